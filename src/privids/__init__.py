@@ -1,0 +1,7 @@
+"""privids: train network-intrusion detectors on flow records without exposing the data."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]
