@@ -1,1 +1,3 @@
 """privids.attacks."""
+
+__all__: list[str] = []

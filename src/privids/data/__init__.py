@@ -1,1 +1,3 @@
 """privids.data."""
+
+__all__: list[str] = []

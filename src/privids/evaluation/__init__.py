@@ -1,1 +1,3 @@
 """privids.evaluation."""
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
 """privids.features."""
+
+__all__: list[str] = []

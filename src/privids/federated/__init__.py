@@ -1,1 +1,3 @@
 """privids.federated."""
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
 """privids.models."""
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
 """privids.privacy."""
+
+__all__: list[str] = []

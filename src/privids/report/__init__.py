@@ -1,1 +1,3 @@
 """privids.report."""
+
+__all__: list[str] = []

@@ -1,1 +1,3 @@
 """privids.serve."""
+
+__all__: list[str] = []
