@@ -149,7 +149,9 @@ class PrivacyConfig:
     delta : float or None, default=None
         None means ``1 / (10 n)``; a delta >= 1/n is refused.
     accountant : {"rdp", "prv"}, default="rdp"
-    grad_sample_mode : {"ghost", "hooks"}, default="ghost"
+    grad_sample_mode : {"auto", "ghost", "hooks", "linear"}, default="auto"
+        ``linear``: privids' exact one-pass clipping for Linear-only models (fastest);
+        ``auto``: ``linear`` when every parameter is in an nn.Linear, else Opacus ``ghost``.
     secure_mode : bool, default=False
         Cryptographically secure noise (slower; for production releases).
     batch_size : int, default=1024
@@ -157,6 +159,9 @@ class PrivacyConfig:
     epochs : int, default=5
     lr : float, default=0.01
     optimizer : {"sgd", "adam"}, default="sgd"
+    momentum : float, default=0.0
+    fix_batchnorm : bool, default=True
+        Replace BatchNorm by GroupNorm before DP training (logged); False refuses such a model.
     """
 
     noise_multiplier: float | None = 1.1
@@ -164,16 +169,18 @@ class PrivacyConfig:
     max_grad_norm: float = 1.0
     delta: float | None = None
     accountant: str = "rdp"
-    grad_sample_mode: str = "ghost"
+    grad_sample_mode: str = "auto"
     secure_mode: bool = False
     batch_size: int = 1024
     epochs: int = 5
     lr: float = 0.01
     optimizer: str = "sgd"
+    momentum: float = 0.0
+    fix_batchnorm: bool = True
 
     def __post_init__(self) -> None:
         _choice("privacy.accountant", self.accountant, ("rdp", "prv"))
-        _choice("privacy.grad_sample_mode", self.grad_sample_mode, ("ghost", "hooks"))
+        _choice("privacy.grad_sample_mode", self.grad_sample_mode, ("auto", "ghost", "hooks", "linear"))
         _choice("privacy.optimizer", self.optimizer, ("sgd", "adam"))
         _positive("privacy.max_grad_norm", self.max_grad_norm)
         _positive("privacy.batch_size", self.batch_size)

@@ -1,3 +1,28 @@
-"""privids.privacy."""
+"""privids.privacy: DP-SGD over Opacus with exact accounting, and the privacy/utility trade-off."""
 
-__all__: list[str] = []
+from privids.privacy.accounting import (
+    ACCOUNTANTS,
+    PrivacySpent,
+    check_delta,
+    default_delta,
+    epsilon_for,
+    noise_for_epsilon,
+)
+from privids.privacy.dp_sgd import DPFitResult, TensorRows, dp_fit, train_mlp_dp
+from privids.privacy.validation import ValidatedModel, linear_only, validate_model
+
+__all__ = [
+    "ACCOUNTANTS",
+    "DPFitResult",
+    "PrivacySpent",
+    "TensorRows",
+    "ValidatedModel",
+    "check_delta",
+    "default_delta",
+    "dp_fit",
+    "epsilon_for",
+    "linear_only",
+    "noise_for_epsilon",
+    "train_mlp_dp",
+    "validate_model",
+]
