@@ -1,3 +1,6 @@
-"""privids.features."""
+"""privids.features: the fitted flow transform and the load-to-splits pipeline."""
 
-__all__: list[str] = []
+from privids.features.pipeline import choose_features, prepare_data
+from privids.features.transforms import FlowTransform
+
+__all__ = ["FlowTransform", "choose_features", "prepare_data"]

@@ -1,0 +1,96 @@
+"""Deterministic clean-up steps on a FlowTable; each returns what it did for the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privids.data.report import line_set
+from privids.data.table import FlowTable
+
+__all__ = ["constant_columns", "drop_duplicates", "drop_nonfinite", "label_codes"]
+
+# An odd 64-bit multiplier for the polynomial row hash (any odd constant works; this one mixes well).
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def label_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, classes)`` for an object array of labels, by hashing (no Python-level sort)."""
+    codes, classes = pd.factorize(labels, sort=True)
+    return codes.astype(np.int64), np.asarray(classes, dtype=object)
+
+
+def _row_hash(X: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    h = np.zeros(X.shape[0], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(X.shape[1]):
+            # +0.0 folds -0.0 into 0.0 so equal values hash equally.
+            bits = (X[:, j] + np.float32(0.0)).view(np.uint32).astype(np.uint64)
+            h = h * _MIX + bits + np.uint64(j + 1)
+        if extra is not None:
+            h = h * _MIX + extra.astype(np.uint64)
+    return h
+
+
+def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    xa, xb = X[a], X[b]
+    return ((xa == xb) | (np.isnan(xa) & np.isnan(xb))).all(axis=1)
+
+
+def drop_duplicates(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
+    """Remove exact duplicate flows (same features and same label), keeping the first.
+
+    Rows with identical features but different labels are all kept and reported as conflicting
+    duplicates: no rule can tell which label is right.
+
+    Returns
+    -------
+    table : FlowTable
+    info : dict
+        ``removed`` (rows), ``removed_per_label``, ``conflicting_groups`` and ``conflicting_rows``.
+    """
+    assert table.labels is not None
+    codes, classes = label_codes(table.labels)
+    h_feat = _row_hash(table.X)
+    h_full = h_feat * _MIX + codes.astype(np.uint64)
+    group, first_idx = pd.factorize(h_full)[0], None
+    _, first_idx = np.unique(group, return_index=True)
+    rep = first_idx[group]
+    candidate = np.flatnonzero(rep != np.arange(len(group)))
+    # The hash only proposes duplicates; the exact values decide.
+    exact = candidate[_same_rows(table.X, candidate, rep[candidate]) & (codes[candidate] == codes[rep[candidate]])]
+    keep = np.ones(len(table), dtype=bool)
+    keep[exact] = False
+    removed = pd.Series(classes[codes[exact]]).value_counts().sort_index()
+
+    kept_feat = pd.DataFrame({"h": h_feat[keep], "c": codes[keep]})
+    n_labels = kept_feat.groupby("h")["c"].nunique()
+    conflicting = n_labels[n_labels > 1]
+    conflict_rows = int(kept_feat["h"].isin(conflicting.index).sum())
+    info = {
+        "removed": int(exact.size),
+        "removed_per_label": {str(k): int(v) for k, v in removed.items()},
+        "conflicting_groups": int(conflicting.size),
+        "conflicting_rows": conflict_rows,
+    }
+    return (table if exact.size == 0 else table.take(keep)), info
+
+
+def drop_nonfinite(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
+    """Drop rows with any inf/NaN feature (for tables loaded without the drop policy)."""
+    bad = ~np.isfinite(table.X).all(axis=1)
+    info = {"removed": int(bad.sum()), "lines": line_set(table.meta["source_line"][bad]) if bad.any() else line_set([])}
+    return (table if not bad.any() else table.take(~bad)), info
+
+
+def constant_columns(X: np.ndarray, names: tuple[str, ...]) -> list[str]:
+    """Names of columns whose finite values are all equal (or that have no finite value)."""
+    out = []
+    for j, name in enumerate(names):
+        col = X[:, j]
+        fin = col[np.isfinite(col)]
+        if fin.size == 0 or fin.min() == fin.max():
+            out.append(name)
+    return out

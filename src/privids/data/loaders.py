@@ -1,0 +1,223 @@
+"""``load_flows``: a CSV file, a folder of CSVs, a Parquet file or the official zip -> FlowTable.
+
+Files are parsed one at a time (so at most one file's bytes are held in memory), then their
+feature blocks are copied into one C-ordered float32 matrix while the per-file blocks are freed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from privids.data import cache as _cache
+from privids.data.capture_time import day_from_name, parse_timestamps, weekday_names
+from privids.data.csvfile import ParsedFile, parse_csv_bytes
+from privids.data.labels import canonical_label
+from privids.data.report import DataReport, FileReport
+from privids.data.schema import CANONICAL_FEATURES, map_columns
+from privids.data.table import FlowTable
+from privids.exceptions import ConfigError, DataError
+
+__all__ = ["load_flows", "source_files"]
+
+_MODES = ("train", "score")
+_NONFINITE = ("drop", "impute")
+
+
+def source_files(path: str | Path) -> list[Path]:
+    """The data files a path stands for (a folder gives its ``*.csv``/``*.parquet``, sorted)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"flow data not found: got {str(p)!r}; fix: pass an existing CSV, folder, Parquet or zip file.")
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.suffix.lower() in (".csv", ".parquet") and f.is_file())
+        if not files:
+            raise DataError(f"{p}: the folder holds no .csv or .parquet files; fix: point at the folder of day files.")
+        return files
+    return [p]
+
+
+def _members(path: Path) -> Iterator[tuple[str, bytes | pl.DataFrame]]:
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(n for n in zf.namelist() if n.lower().endswith(".csv") and not n.startswith("__MACOSX"))
+            if not names:
+                raise DataError(f"{path}: the zip holds no .csv member; fix: use MachineLearningCSV.zip or a CSV.")
+            for n in names:
+                yield f"{path.name}/{n}", zf.read(n)
+    elif suffix == ".parquet":
+        yield path.name, pl.read_parquet(path)
+    else:
+        yield path.name, path.read_bytes()
+
+
+def _parse_parquet(df: pl.DataFrame, source: str, mode: str, nonfinite: str) -> ParsedFile:
+    # Parquet has no lines: re-serialise through the CSV path so every rule is applied once.
+    return parse_csv_bytes(df.write_csv().encode(), source, mode=mode, nonfinite=nonfinite)
+
+
+def _labels(parsed: ParsedFile, rep: FileReport) -> np.ndarray | None:
+    if parsed.labels is None:
+        return None
+    raw = parsed.labels
+    cats = raw.unique().sort().to_list()
+    codes = raw.cast(pl.Enum(cats)).to_physical().to_numpy()
+    canon = [sys.intern(canonical_label(c)) for c in cats]
+    counts = np.bincount(codes, minlength=len(cats))
+    rep.label_spellings = {
+        c: {"canonical": k, "rows": int(n)} for c, k, n in zip(cats, canon, counts, strict=True) if c != k and n
+    }
+    totals: dict[str, int] = {}
+    for k, n in zip(canon, counts, strict=True):
+        if n:
+            totals[k] = totals.get(k, 0) + int(n)
+    rep.label_counts = dict(sorted(totals.items()))
+    return np.array(canon, dtype=object)[codes]
+
+
+def _meta(parsed: ParsedFile, source: str) -> dict[str, np.ndarray]:
+    n = parsed.X.shape[0]
+    meta: dict[str, np.ndarray] = {}
+    for key, series in parsed.identifiers.items():
+        if key != "timestamp":
+            meta[key] = series.str.strip_chars().fill_null("").to_numpy().astype(object)
+    if "timestamp" in parsed.identifiers:
+        ts, parsed.report.timestamps_pm_fixed = parse_timestamps(parsed.identifiers["timestamp"])
+        parsed.report.timestamps_unparsed = int(np.isnat(ts).sum())
+    else:
+        ts = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    day = weekday_names(ts)
+    day[day == ""] = day_from_name(source)
+    meta["timestamp"] = ts
+    meta["day"] = day
+    meta["source_file"] = np.full(n, sys.intern(source), dtype=object)
+    meta["source_line"] = parsed.lines
+    meta["row_status"] = parsed.status
+    return meta
+
+
+def _options_key(digests: list[str], mode: str, nonfinite: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in (_cache.CACHE_VERSION, mode, nonfinite, *digests):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _assemble(blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]) -> tuple:
+    n = sum(b[0].X.shape[0] for b in blocks)
+    X = np.empty((n, len(CANONICAL_FEATURES)), dtype=np.float32)
+    keys = sorted({k for b in blocks for k in b[2]})
+    any_labels = any(b[1] is not None for b in blocks)
+    meta = {k: [] for k in keys}
+    labels: list[np.ndarray] = []
+    at = 0
+    while blocks:
+        parsed, lab, m = blocks.pop(0)
+        rows = parsed.X.shape[0]
+        X[at : at + rows] = parsed.X
+        parsed.X = np.empty((0, 0), dtype=np.float32)  # free the block as soon as it is copied
+        at += rows
+        if any_labels:
+            labels.append(lab if lab is not None else np.full(rows, "", dtype=object))
+        for k in keys:
+            if k in m:
+                meta[k].append(m[k])
+            elif k == "timestamp":
+                meta[k].append(np.full(rows, np.datetime64("NaT"), dtype="datetime64[s]"))
+            else:
+                meta[k].append(np.full(rows, "", dtype=object))
+    joined = {k: (np.concatenate(v) if v else np.empty(0, dtype=object)) for k, v in meta.items()}
+    return X, (np.concatenate(labels) if any_labels else None), joined
+
+
+def load_flows(
+    path: str | Path,
+    *,
+    mode: str = "train",
+    nonfinite: str = "drop",
+    cache_dir: str | Path | None = None,
+) -> FlowTable:
+    """Read flow files into the canonical schema, counting every quirk in the report.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV file, a folder of CSV/Parquet files, a Parquet file, or the official zip.
+    mode : {"train", "score"}, default="train"
+        ``train`` needs a label column, drops rows with an empty label, raises on a cell that is
+        not a number and applies ``nonfinite``. ``score`` keeps every flow row in input order
+        (labels optional, non-finite cells kept for the stored transform, a bad cell flagged in
+        ``meta["row_status"]``). Padding rows and repeated header lines are skipped (and counted)
+        in both modes: they are not flows.
+    nonfinite : {"drop", "impute"}, default="drop"
+        Train mode: drop rows with Infinity/NaN/empty features (the reference notebook), or keep
+        them for the transform to cap/impute from training statistics.
+    cache_dir : str, Path or None, default=None
+        Content-keyed cache folder; None disables caching.
+
+    Returns
+    -------
+    FlowTable
+
+    Raises
+    ------
+    SchemaError
+        Unknown schema or missing features (one message listing them all), or no label column in
+        train mode.
+    ParseError
+        A non-numeric feature cell in train mode, naming file, line and column.
+    DataError
+        A missing path, or no flow left.
+    """
+    if mode not in _MODES:
+        raise ConfigError(f"mode must be one of {list(_MODES)}; got {mode!r}.")
+    if nonfinite not in _NONFINITE:
+        raise ConfigError(f"nonfinite must be one of {list(_NONFINITE)}; got {nonfinite!r}.")
+    files = source_files(path)
+    cdir = None if cache_dir is None else Path(cache_dir)
+    digests = [_cache.content_digest(f, cdir) for f in files]
+    fingerprint = hashlib.blake2b("".join(digests).encode(), digest_size=16).hexdigest()
+    key = _options_key(digests, mode, nonfinite)
+    if cdir is not None:
+        hit = _cache.load_cached(cdir, key)
+        if hit is not None:
+            return hit
+
+    blocks = []
+    reports: list[FileReport] = []
+    for f in files:
+        for source, content in _members(f):
+            if isinstance(content, pl.DataFrame):
+                map_columns(content.columns, source=source)
+                parsed = _parse_parquet(content, source, mode, nonfinite)
+            else:
+                parsed = parse_csv_bytes(content, source, mode=mode, nonfinite=nonfinite)
+            del content
+            lab = _labels(parsed, parsed.report)
+            blocks.append((parsed, lab, _meta(parsed, source)))
+            reports.append(parsed.report)
+    X, labels, meta = _assemble(blocks)
+    if mode == "train" and X.shape[0] == 0:
+        raise DataError(
+            f"{path}: no flow rows left after loading ({len(reports)} file(s)); got only padding, header "
+            "or dropped rows; fix: check the files, or use nonfinite='impute' if every row has Infinity/NaN."
+        )
+    table = FlowTable(
+        X=X,
+        feature_names=CANONICAL_FEATURES,
+        labels=labels,
+        meta=meta,
+        report=DataReport(files=tuple(reports), mode=mode, nonfinite_policy=nonfinite),
+        fingerprint=fingerprint,
+    )
+    if cdir is not None:
+        _cache.store_cached(cdir, key, table)
+    return table

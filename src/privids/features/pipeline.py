@@ -1,0 +1,147 @@
+"""``prepare_data``: flow files -> cleaned, de-duplicated, split and scaled :class:`PreparedData`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privids._rng import RandomLike
+from privids.config import DataConfig
+from privids.data.cache import default_cache_dir
+from privids.data.cleaning import constant_columns, drop_duplicates, drop_nonfinite
+from privids.data.dataset import PreparedData, SplitView
+from privids.data.labels import binary_target, families_of
+from privids.data.loaders import load_flows
+from privids.data.splits import stratified_split, time_split
+from privids.data.table import FlowTable
+from privids.exceptions import DataError
+from privids.features.transforms import FlowTransform
+
+__all__ = ["choose_features", "prepare_data"]
+
+_META_KEEP = ("day", "timestamp", "source_file", "source_line", "flow_id", "src_ip", "src_port", "dst_ip", "protocol")
+
+
+def choose_features(table: FlowTable, cfg: DataConfig) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The model's feature list: canonical features minus constant columns (and the port if off).
+
+    Constancy is judged on the whole cleaned table (a label-free property), so that every split,
+    every federated client and the scorer share one list.
+    """
+    constant = constant_columns(table.X, table.feature_names)
+    excluded = set(constant)
+    if not cfg.use_destination_port:
+        excluded.add("Destination Port")
+    chosen = tuple(n for n in table.feature_names if n not in excluded)
+    info = {
+        "constant": constant,
+        "destination_port": cfg.use_destination_port,
+        "identifiers_never_features": ["Flow ID", "Source IP", "Source Port", "Destination IP", "Timestamp", "id",
+                                       "Attempted Category", "Protocol (kept as metadata)"],
+        "chosen": list(chosen),
+        "n_chosen": len(chosen),
+    }  # fmt: skip
+    return chosen, info
+
+
+def _view(table: FlowTable, idx: np.ndarray, raw: np.ndarray, transform: FlowTransform) -> SplitView:
+    labels = table.labels[idx]  # type: ignore[index]
+    return SplitView(
+        X=transform.transform(raw[idx]),
+        y=binary_target(labels),
+        labels=labels,
+        families=families_of(labels) if labels.size else np.empty(0, dtype=object),
+        meta={k: table.meta[k][idx] for k in _META_KEEP if k in table.meta},
+    )
+
+
+def _split_counts(labels: np.ndarray, idx: np.ndarray) -> dict[str, int]:
+    vals, counts = np.unique(labels[idx].astype(str), return_counts=True)
+    return {str(v): int(c) for v, c in zip(vals, counts, strict=True)}
+
+
+def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, *, rng: RandomLike = None) -> PreparedData:
+    """Load (train mode), clean, de-duplicate, choose features, split and scale.
+
+    Parameters
+    ----------
+    source : str, Path or FlowTable
+        Anything :func:`privids.data.load_flows` accepts, or a table it returned.
+    cfg : DataConfig, optional
+        Defaults to ``DataConfig()`` (stratified 70/15/15, seed 42, rows with inf/NaN dropped).
+    rng : int, Generator or None
+        Split randomness; None uses ``cfg.seed``.
+
+    Returns
+    -------
+    PreparedData
+        Splits with transformed float32 ``X``; the transform is fitted on ``train`` only.
+
+    Raises
+    ------
+    DataError
+        No labels, unknown labels, too few rows, or a rare class under ``rare_policy="error"``.
+    """
+    cfg = cfg or DataConfig()
+    if isinstance(source, FlowTable):
+        table = source
+    else:
+        cache = cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir()
+        table = load_flows(source, mode="train", nonfinite=cfg.nonfinite, cache_dir=cache)
+    if table.labels is None:
+        raise DataError("prepare_data needs labelled flows; got a table without labels; fix: load in train mode.")
+    sections: dict[str, Any] = {}
+    empty = table.labels == ""
+    if empty.any():
+        sections["empty_labels_removed"] = int(empty.sum())
+        table = table.take(~empty)
+    if cfg.nonfinite == "drop" and not np.isfinite(table.X).all():
+        table, sections["nonfinite_removed"] = drop_nonfinite(table)
+    families_of(table.labels)  # unknown labels stop here, before any work is spent
+    rows_loaded = len(table)
+    if cfg.dedup:
+        table, sections["duplicates"] = drop_duplicates(table)
+    if len(table) < 3:
+        raise DataError(f"only {len(table)} flow(s) left after cleaning; got too few to split into train/val/test; "
+                        "fix: supply more flows.")  # fmt: skip
+    names, feat_info = choose_features(table, cfg)
+    sections["features"] = feat_info
+
+    if cfg.split == "time":
+        tr, va, te, split_info = time_split(table.meta, cfg.fractions)
+    else:
+        tr, va, te, split_info = stratified_split(
+            table.labels, cfg.fractions, rng=cfg.seed if rng is None else rng, rare_policy=cfg.rare_policy,
+            sources=_label_sources(table),
+        )  # fmt: skip
+    raw = table.matrix(names)
+    transform = FlowTransform.fit(raw[tr], names, log_transform=cfg.log_transform)
+    split_info["sizes"] = {"train": int(tr.size), "val": int(va.size), "test": int(te.size)}
+    split_info["labels"] = {k: _split_counts(table.labels, i) for k, i in (("train", tr), ("val", va), ("test", te))}
+    sections["split"] = split_info
+    sections["rows"] = {"loaded": rows_loaded, "after_cleaning": len(table)}
+
+    train, val, test = (_view(table, i, raw, transform) for i in (tr, va, te))
+    family_names = tuple(sorted({str(f) for s in (train, val, test) for f in s.families}))
+    report = table.report
+    for k, v in sections.items():
+        report = report.with_section(k, v)
+    return PreparedData(
+        train=train,
+        val=val,
+        test=test,
+        feature_names=names,
+        transform=transform,
+        family_names=family_names,
+        fingerprint=table.fingerprint,
+        report=report.to_dict(),
+    )
+
+
+def _label_sources(table: FlowTable) -> dict[str, list[str]]:
+    """Label -> files it occurs in (for naming the files of a rare class)."""
+    pairs = pd.DataFrame({"l": table.labels, "f": table.meta["source_file"]}).drop_duplicates()
+    return {str(k): sorted(map(str, g["f"])) for k, g in pairs.groupby("l")}
