@@ -1,0 +1,145 @@
+"""Turn API request bodies (JSON flow lists) into the raw feature matrix the scorer expects."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from privids.exceptions import DataError
+from privids.serve.scoring import IDENTIFIER_FIELDS
+
+__all__ = ["ParsedFlows", "RequestError", "flows_from_json"]
+
+# Raw CIC-IDS2017/2018 spellings of the identifier columns, accepted as JSON keys as well.
+_IDENTIFIER_ALIASES: dict[str, str] = {
+    "flow id": "flow_id", "source ip": "src_ip", "src ip": "src_ip", "source port": "src_port",
+    "src port": "src_port", "destination ip": "dst_ip", "dst ip": "dst_ip", "protocol": "protocol",
+    "timestamp": "timestamp",
+}
+# JSON has no literal for infinity or NaN; flow exporters write them as strings.
+_SPECIAL = {"infinity": math.inf, "inf": math.inf, "+infinity": math.inf, "-infinity": -math.inf,
+            "-inf": -math.inf, "nan": math.nan, "": math.nan}
+
+
+class RequestError(DataError):
+    """A request body the API refuses; ``status`` is the HTTP code and ``field`` the culprit.
+
+    Parameters
+    ----------
+    message : str
+        What, got, fix.
+    field : str, default=""
+        JSON path of the offending value, e.g. ``"flows[3].Flow Duration"``.
+    status : int, default=422
+    """
+
+    def __init__(self, message: str, *, field: str = "", status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ParsedFlows:
+    """Raw matrix (stored feature order) plus the identifiers that came with the flows."""
+
+    raw: np.ndarray
+    identifiers: dict[str, np.ndarray]
+
+
+def _key(name: str) -> str:
+    # Same normalisation as the file loader: raw CIC headers differ only in spacing and case.
+    return " ".join(str(name).lstrip("\ufeff").split()).casefold()
+
+
+def _key_index(feature_names: Sequence[str]) -> dict[str, int]:
+    return {_key(name): j for j, name in enumerate(feature_names)}
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise RequestError(f"{where} must be a number; got the boolean {value!r}. Send 0/1 for flag counts.", field=where)
+    if isinstance(value, int | float):
+        return float(value)
+    if value is None:
+        return math.nan
+    if isinstance(value, str):
+        s = value.strip().lower()
+        if s in _SPECIAL:
+            return _SPECIAL[s]
+        try:
+            return float(s)
+        except ValueError:
+            pass
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+    raise RequestError(f"{where} must be a number (or \"Infinity\"/\"NaN\"/null); got {shown}.", field=where)
+
+
+def flows_from_json(payload: Any, feature_names: Sequence[str], *, max_rows: int) -> ParsedFlows:
+    """Validate a JSON body and build the raw feature matrix in the stored feature order.
+
+    Parameters
+    ----------
+    payload : list of dict, or dict with key ``"flows"``
+        Each flow maps feature names to numbers. Names are matched after stripping spaces and
+        ignoring case, so raw CIC headers (``" Flow Duration"``) and stripped ones both work.
+        Identifier keys (``flow_id``, ``src_ip``, ``Source IP``, ...) are echoed back; other
+        keys (e.g. ``Label``) are ignored.
+    feature_names : sequence of str
+        The model's stored feature list.
+    max_rows : int
+        Largest accepted number of flows.
+
+    Returns
+    -------
+    ParsedFlows
+
+    Raises
+    ------
+    RequestError
+        Wrong shape (422), too many flows (413), a missing feature or a non-numeric value (422,
+        with the field named).
+
+    Examples
+    --------
+    >>> p = flows_from_json([{" Flow Duration": 3, "b": "Infinity"}], ["Flow Duration", "b"], max_rows=10)
+    >>> p.raw.tolist()
+    [[3.0, inf]]
+    """
+    flows = payload.get("flows") if isinstance(payload, Mapping) else payload
+    if not isinstance(flows, list):
+        got = type(flows).__name__ if not isinstance(payload, Mapping) else f"object with keys {sorted(payload)[:5]}"
+        raise RequestError(f"body must be a JSON list of flows or {{\"flows\": [...]}}; got {got}.", field="flows")
+    if len(flows) > max_rows:
+        raise RequestError(f"at most {max_rows} flows per request; got {len(flows)}. Split the batch.",
+                           field="flows", status=413)
+    index = _key_index(feature_names)
+    n, F = len(flows), len(feature_names)
+    raw = np.full((n, F), np.nan, dtype=np.float64)
+    ids: dict[str, list[Any]] = {}
+    for i, flow in enumerate(flows):
+        if not isinstance(flow, Mapping):
+            raise RequestError(f"flows[{i}] must be an object of feature name to value; got {type(flow).__name__}.",
+                               field=f"flows[{i}]")
+        seen = np.zeros(F, dtype=bool)
+        for key, value in flow.items():
+            k = _key(key)
+            j = index.get(k)
+            if j is not None:
+                raw[i, j] = _number(value, f"flows[{i}].{feature_names[j]}")
+                seen[j] = True
+                continue
+            ident = k if k in IDENTIFIER_FIELDS else _IDENTIFIER_ALIASES.get(k)
+            if ident is not None:
+                ids.setdefault(ident, [None] * n)[i] = value
+        if not seen.all():
+            missing = [feature_names[j] for j in np.flatnonzero(~seen)]
+            shown = missing[:5] + (["..."] if len(missing) > 5 else [])
+            raise RequestError(f"flows[{i}] is missing {len(missing)} of the model's {F} features: {shown}. Send every "
+                               "stored feature (GET /model lists them; raw or stripped names both work).",
+                               field=f"flows[{i}].{missing[0]}")
+    return ParsedFlows(raw=raw, identifiers={k: np.asarray(v, dtype=object) for k, v in ids.items()})
