@@ -1,0 +1,60 @@
+"""Tests for privids.evaluation.detectors: validation-only thresholds and split evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from conftest import make_synthetic
+
+from privids.config import PrivacyConfig, TrainConfig
+from privids.evaluation.detectors import evaluate_detector, train_detector
+from privids.evaluation.metrics import binary_report
+from privids.evaluation.thresholds import choose_threshold
+from privids.exceptions import ConfigError
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(n=800, seed=3)
+
+
+@pytest.mark.parametrize("method", ["f1", "fpr"], ids=["f1", "fpr"])
+def test_threshold_comes_from_validation_scores(data, method):
+    cfg = TrainConfig(epochs=3, threshold=method, target_fpr=0.05)
+    det = train_detector(data, cfg, rng=0)
+    expected = choose_threshold(data.val.y, det.predict_scores(data.val.X), method=method, target_fpr=0.05)
+    assert det.threshold == expected
+    assert len(det.train_losses) == 3 and det.privacy is None
+
+
+def test_evaluation_applies_the_stored_threshold(data):
+    det = train_detector(data, TrainConfig(model="gbt", gbt_estimators=30), rng=0)
+    out = evaluate_detector(det, data.test)
+    direct = binary_report(data.test.y, det.predict_scores(data.test.X), threshold=det.threshold,
+                           labels=data.test.labels, known_labels=det.known_labels)
+    assert out["binary"] == direct and out["multiclass"] is None
+    assert out["binary"]["f1"] > 0.85
+
+
+def test_multiclass_evaluation_counts_unseen_families(data):
+    det = train_detector(data, TrainConfig(model="gbt", gbt_estimators=20, multiclass=True), rng=0)
+    fams = data.test.families.copy()
+    fams[:3] = "Heartbleed"
+    out = evaluate_detector(det, dataclasses.replace(data.test, families=fams))
+    assert out["multiclass"]["unknown_families"] == {"Heartbleed": 3}
+    assert out["multiclass"]["n"] == len(data.test) - 3
+    assert 0 <= out["binary"]["f1"] <= 1
+
+
+def test_dp_is_for_the_mlp_only(data):
+    with pytest.raises(ConfigError, match="DP-SGD trains the MLP only"):
+        train_detector(data, TrainConfig(model="gbt"), privacy=PrivacyConfig(), rng=0)
+
+
+def test_same_seed_same_detector(data):
+    a = train_detector(data, TrainConfig(epochs=1), rng=5)
+    b = train_detector(data, TrainConfig(epochs=1), rng=5)
+    np.testing.assert_array_equal(a.predict_scores(data.test.X), b.predict_scores(data.test.X))
+    assert a.threshold == b.threshold
