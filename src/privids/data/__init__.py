@@ -1,5 +1,7 @@
 """privids.data: read flow files in every supported schema, report their quirks, split them."""
 
+from __future__ import annotations
+
 from privids.data.dataset import FeatureTransform, PreparedData, SplitView
 from privids.data.labels import FAMILIES, attack_family, binary_target, canonical_label
 from privids.data.loaders import load_flows
@@ -9,8 +11,8 @@ from privids.data.table import FlowTable
 
 __all__ = [
     "CANONICAL_FEATURES",
-    "FAMILIES",
     "DataReport",
+    "FAMILIES",
     "FeatureTransform",
     "FileReport",
     "FlowTable",

@@ -1,5 +1,7 @@
 """privids.features: the fitted flow transform and the load-to-splits pipeline."""
 
+from __future__ import annotations
+
 from privids.features.pipeline import choose_features, prepare_data
 from privids.features.transforms import FlowTransform
 
