@@ -217,7 +217,7 @@ def fetch(
             break
         if attempt == retries:
             raise DataError(
-                f"download of {url} stopped at {size_now:,} of {total:,} bytes; run the same command again to resume."
+                f"download of {url} was interrupted at {size_now:,} of {total:,} bytes; run the same command again to resume."
             )
     part.replace(final)
     return fetched, resumed
