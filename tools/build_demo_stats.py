@@ -155,6 +155,7 @@ def class_stats(X: np.ndarray) -> dict[str, object]:
     probs = np.linspace(0, 1, N_QUANTILES)
     quantiles: list[object] = []
     integer: list[int] = []
+    negative: dict[str, float] = {}
     scores = np.zeros((n, f))
     for j in range(f):
         col = X[:, j]
@@ -165,6 +166,10 @@ def class_stats(X: np.ndarray) -> dict[str, object]:
         # A constant column is one number, which keeps the JSON small.
         quantiles.append(q_r[0] if len(set(q_r)) == 1 else q_r)
         integer.append(int(bool(vals.size) and np.all(vals == np.round(vals))))
+        if vals.size and (vals < 0).any():
+            # Negative cells are sentinels or capture errors (Init_Win -1, Flow IAT Min < 0): the
+            # generator draws them as a point mass at the minimum with this share.
+            negative[str(j)] = round(float((vals < 0).mean()), 5)
         if vals.size and len(set(q_r)) > 1:
             # Normal scores of mid-ranks; non-finite cells sit at the column's median score.
             ranks = stats.rankdata(vals)
@@ -190,6 +195,7 @@ def class_stats(X: np.ndarray) -> dict[str, object]:
         "rows": int(n),
         "quantiles": quantiles,
         "integer": integer,
+        "negative_share": negative,
         "loadings": [[round(float(v), 3) for v in row] for row in loadings],
     }
 

@@ -56,30 +56,30 @@ CLASS_MIX: dict[str, float] = {
 
 # Capture day of every attack in CIC-IDS2017 (Sharafaldin et al., ICISSP 2018, Table 2).
 CLASS_DAYS: dict[str, str] = {
-    "FTP-Patator": "Tuesday",
-    "SSH-Patator": "Tuesday",
-    "DoS Hulk": "Wednesday",
-    "DoS GoldenEye": "Wednesday",
-    "DoS slowloris": "Wednesday",
-    "DoS Slowhttptest": "Wednesday",
-    "Heartbleed": "Wednesday",
-    "Web Attack - Brute Force": "Thursday",
-    "Web Attack - XSS": "Thursday",
-    "Web Attack - Sql Injection": "Thursday",
-    "Infiltration": "Thursday",
-    "Bot": "Friday",
-    "PortScan": "Friday",
-    "DDoS": "Friday",
+    "FTP-Patator": "tuesday",
+    "SSH-Patator": "tuesday",
+    "DoS Hulk": "wednesday",
+    "DoS GoldenEye": "wednesday",
+    "DoS slowloris": "wednesday",
+    "DoS Slowhttptest": "wednesday",
+    "Heartbleed": "wednesday",
+    "Web Attack - Brute Force": "thursday",
+    "Web Attack - XSS": "thursday",
+    "Web Attack - Sql Injection": "thursday",
+    "Infiltration": "thursday",
+    "Bot": "friday",
+    "PortScan": "friday",
+    "DDoS": "friday",
 }
 
 # BENIGN flows per day in the full MachineLearningCVE files (rounded), so that benign traffic is
 # spread over the week as in the capture.
 _BENIGN_DAY_WEIGHTS: dict[str, float] = {
-    "Monday": 530_000,
-    "Tuesday": 432_000,
-    "Wednesday": 440_000,
-    "Thursday": 457_000,
-    "Friday": 414_000,
+    "monday": 530_000,
+    "tuesday": 432_000,
+    "wednesday": 440_000,
+    "thursday": 457_000,
+    "friday": 414_000,
 }
 
 _RATE_COLUMNS = ("Flow Bytes/s", "Flow Packets/s")
@@ -96,7 +96,7 @@ class DemoFlows:
         Length`` twice, `` Label`` last); rate columns hold ``inf`` where the real data has
         ``Infinity``.
     day : ndarray of str
-        Capture day of each row (``"Monday"`` ... ``"Friday"``).
+        Capture day of each row, lower case as the loader reports it (``"monday"`` ... ``"friday"``).
     paths : tuple of Path
         CSV files written (empty when no ``path`` was given).
     synthetic : bool
@@ -125,8 +125,8 @@ def load_demo_stats() -> dict[str, Any]:
     dict
         ``raw_header``, ``features`` (77 unique stripped names), ``probabilities`` (21 levels),
         and ``classes``: per label ``quantiles`` (a list per feature, or one number for a
-        constant feature), ``integer`` flags, copula ``loadings`` (features x factors), ``rows``
-        and ``source``.
+        constant feature), ``integer`` flags, ``negative_share`` (feature index -> share of
+        negative cells), copula ``loadings`` (features x factors), ``rows`` and ``source``.
     """
     text = resources.files("privids.data").joinpath("demo_stats.json").read_text(encoding="utf-8")
     return json.loads(text)
@@ -197,8 +197,18 @@ def sample_class_features(entry: dict[str, Any], m: int, *, probabilities: list[
     u = special.ndtr(z)
     probs = np.asarray(probabilities, dtype=np.float64)
     out = np.empty((m, n_feat), dtype=np.float64)
+    negative = {int(k): float(v) for k, v in entry.get("negative_share", {}).items()}
     for j, (knots, is_int) in enumerate(zip(entry["quantiles"], entry["integer"], strict=True)):
-        col = np.full(m, float(knots)) if not isinstance(knots, list) else _quantile_function(knots, probs, u[:, j])
+        if not isinstance(knots, list):
+            col = np.full(m, float(knots))
+        elif j in negative:
+            # Negative cells are sentinels (Init_Win -1) or rare capture errors: a point mass at the
+            # minimum with the observed share; interpolating through zero would invent many more.
+            share = negative[j]
+            col = _quantile_function([max(k, 0.0) for k in knots], probs, u[:, j])
+            col[u[:, j] < share] = knots[0]
+        else:
+            col = _quantile_function(knots, probs, u[:, j])
         out[:, j] = np.round(col) if is_int else col
     return out
 
@@ -228,7 +238,7 @@ def _write(frame: pd.DataFrame, day: np.ndarray, path: Path) -> tuple[Path, ...]
         mask = day == d
         if not mask.any():
             continue
-        target = path / f"{d}-WorkingHours.{DEMO_TAG}.csv"
+        target = path / f"{d.capitalize()}-WorkingHours.{DEMO_TAG}.csv"
         out[mask].to_csv(target, index=False, na_rep="Infinity")
         written.append(target)
     return tuple(written)
