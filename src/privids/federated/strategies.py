@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
 from flwr.serverapp import NeighboringRelation, SamplingMethod
 from flwr.serverapp import PrivacyConfig as FlowerPrivacyConfig
 from flwr.serverapp.strategy import (
@@ -22,6 +22,7 @@ from flwr.serverapp.strategy import (
     MultiKrum,
     Strategy,
 )
+from flwr.serverapp.strategy.dp_fixed_clipping import validate_replies
 
 from privids._rng import RandomLike, as_generator
 from privids.exceptions import ConfigError
@@ -32,6 +33,7 @@ __all__ = [
     "SeededServerSideFixedClipping",
     "build_strategy",
     "client_level_epsilon",
+    "clip_update",
     "register_strategy",
     "strategy_names",
 ]
@@ -78,13 +80,30 @@ def _secure_normal(shape: tuple[int, ...], std: float) -> np.ndarray:
     return (std * z).reshape(shape)
 
 
+def clip_update(new: list[np.ndarray], old: list[np.ndarray], clipping_norm: float) -> list[np.ndarray]:
+    """``old + (new - old) * min(1, C / ||new - old||)`` with the L2 norm over all arrays.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in clip_update([np.array([3.0, 4.0])], [np.zeros(2)], 1.0)]
+    [[0.6000000000000001, 0.8]]
+    >>> [a.tolist() for a in clip_update([np.ones(2)], [np.ones(2)], 1.0)]
+    [[1.0, 1.0]]
+    """
+    delta = [np.subtract(n, o) for n, o in zip(new, old, strict=True)]
+    norm = math.sqrt(sum(float(np.sum(np.square(d, dtype=np.float64))) for d in delta))
+    scale = min(1.0, clipping_norm / norm) if norm > 0 else 1.0
+    return [np.asarray(o + d * scale, dtype=np.asarray(n).dtype) for n, o, d in zip(new, old, delta, strict=True)]
+
+
 class SeededServerSideFixedClipping(DifferentialPrivacyServerSideFixedClipping):
     """Flower's server-side fixed-clipping DP wrapper with noise from a passed generator.
 
     Flower draws its noise from the global ``np.random`` state, which makes runs unrepeatable
     and ties privacy to whoever else seeds NumPy. Clipping, the noise scale
     ``sigma * C / num_sampled_clients`` and the accountant stay Flower's; only the source of
-    the Gaussian draws changes.
+    the Gaussian draws changes, and an unchanged model (update norm 0) no longer crashes the
+    clipping with ZeroDivisionError.
 
     Parameters
     ----------
@@ -111,6 +130,29 @@ class SeededServerSideFixedClipping(DifferentialPrivacyServerSideFixedClipping):
         super().__init__(strategy, noise_multiplier, clipping_norm, num_sampled_clients, accountant=accountant)
         self._gen = as_generator(rng)
         self._secure = secure_mode
+
+    def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Clip each update to ``clipping_norm``, average, add noise, compose the release.
+
+        Flower's own version divides by the update norm, so an organisation that sends back the
+        unchanged model (norm 0) raises ZeroDivisionError and ends the run; a zero update is
+        already within any bound, so it is passed through unscaled here.
+        """
+        replies_list = list(replies)
+        event = self._pop_pending_event(server_round)
+        if not validate_replies(replies_list, self.num_sampled_clients, strict=self.accountant is not None):
+            return None, None
+        self._validate_uniform_weights(replies_list)
+        current = self.current_arrays.to_numpy_ndarrays()
+        for reply in replies_list:
+            for name, record in reply.content.array_records.items():
+                clipped = clip_update(record.to_numpy_ndarrays(), current, self.clipping_norm)
+                reply.content[name] = ArrayRecord({k: Array(v) for k, v in zip(record.keys(), clipped, strict=True)})
+        arrays, metrics = self.strategy.aggregate_train(server_round, replies_list)
+        if arrays:
+            arrays = self._add_noise_to_aggregated_arrays(arrays)
+            self._compose_release(event)
+        return arrays, metrics
 
     def _add_noise_to_aggregated_arrays(self, aggregated_arrays: ArrayRecord) -> ArrayRecord:
         std = float(self.noise_multiplier * self.clipping_norm / self.num_sampled_clients)
@@ -244,7 +286,7 @@ def build_strategy(
         clip = float(params.get("clipping_norm", 1.0))
         if not clip > 0:
             raise ConfigError(f"normbound clipping_norm must be positive; got {clip!r}.")
-        return DifferentialPrivacyServerSideFixedClipping(FedAvg(**common), 0.0, clip, min_clients)
+        return SeededServerSideFixedClipping(FedAvg(**common), 0.0, clip, min_clients)
     inner = _REGISTRY[name](**common, **params)
     if dp is None:
         return inner
