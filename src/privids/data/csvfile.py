@@ -193,10 +193,12 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
     label_col = None if mapping.label is None else f"column_{mapping.label + 1}"
     numeric_cols = [col[c] for c in CANONICAL_FEATURES] + ([dup_col] if dup_col else [])
     bad: dict[str, np.ndarray] = {}
+    text: pl.DataFrame | None = None
     try:
         df = _read(data, len(names), mapping, numeric=True)
     except pl.exceptions.ComputeError:
-        df, bad = _cast_text(_read(data, len(names), mapping, numeric=False), numeric_cols)
+        text = _read(data, len(names), mapping, numeric=False)
+        df, bad = _cast_text(text, numeric_cols)
     del data
 
     n = df.height
@@ -210,7 +212,7 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
         first = min(bad, key=lambda c: int(np.argmax(bad[c])))
         row = int(np.argmax(bad[first]))
         name = canon_of.get(first, "Fwd Header Length (second copy)")
-        value = df[first][row]
+        value = text[first][row] if text is not None else None
         raise ParseError(
             f"{source}, line {int(lines[row])}, column {name!r}: expected a number, got {value!r} "
             f"({int(bad[first].sum())} such cell(s) in this column); fix: correct or remove the line, "
@@ -220,6 +222,7 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
             column=name,
         )
 
+    del text
     pad = df.select(pl.all_horizontal([pl.col(c).is_null() for c in df.columns]).alias("p"))["p"].to_numpy()
     keep = ~pad
     rep.padding_rows = line_set(lines[pad])
