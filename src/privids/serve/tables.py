@@ -53,7 +53,8 @@ def score_csv_bytes(artifact: Any, body: bytes, *, scorer: Scorer | None = None,
         try:
             table = load_flows(p, mode="score")
         except DataError as e:
-            raise RequestError(str(e).replace(str(p), "request body"), field="body") from e
+            message = str(e).replace(str(p), "request body").replace(p.name, "request body")
+            raise RequestError(message, field="body") from e
     if max_rows is not None and len(table) > max_rows:
         raise RequestError(f"at most {max_rows} flows per request; got {len(table)}. Split the batch.", field="body",
                            status=413)
