@@ -1,4 +1,4 @@
-"""Model artifacts on disk: safetensors or LightGBM text weights plus JSON metadata; never pickle.
+"""Saving and loading model artifacts: safetensors or LightGBM text weights plus JSON metadata.
 
 Layout of an artifact directory::
 
@@ -22,14 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import privids
-from privids.config import DataConfig, TrainConfig, config_to_dict
-from privids.data.dataset import FeatureTransform, PreparedData
-from privids.evaluation.detectors import FittedDetector, raw_scores
+from privids.data.dataset import FeatureTransform
+from privids.evaluation.detectors import raw_scores
 from privids.evaluation.metrics import attack_scores
 from privids.exceptions import ArtifactError
 from privids.models.gbt import GBTModel
@@ -39,10 +37,8 @@ __all__ = [
     "ARTIFACT_FORMAT",
     "METADATA_FILE",
     "ModelArtifact",
-    "detector_metadata",
     "load_artifact",
     "save_artifact",
-    "save_detector",
 ]
 
 ARTIFACT_FORMAT = "privids-artifact/1"
@@ -289,70 +285,3 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
         )
     model = _FORMATS[kind][1](weights, meta["model"])
     return ModelArtifact(kind=kind, model=model, metadata=meta, path=path)
-
-
-def detector_metadata(
-    detector: FittedDetector,
-    data: PreparedData,
-    *,
-    train_cfg: TrainConfig,
-    data_cfg: DataConfig | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The standard metadata for a detector trained on ``data``.
-
-    Parameters
-    ----------
-    detector : FittedDetector
-    data : PreparedData
-        Supplies the feature list, fitted transform, family names and data fingerprint.
-    train_cfg : TrainConfig
-    data_cfg : DataConfig or None, default=None
-        How the data were prepared (lets ``privids evaluate`` rebuild the same split).
-    metrics : mapping or None, default=None
-        Validation metrics to keep with the model.
-    extra : mapping or None, default=None
-        Additional keys (e.g. a ``ledger`` list); they override the defaults.
-    """
-    meta: dict[str, Any] = {
-        "task": detector.task,
-        "feature_names": list(data.feature_names),
-        "transform": data.transform.to_dict(),
-        "label_map": {str(i): name for i, name in enumerate(detector.class_names)},
-        "family_names": list(data.family_names),
-        "labels": list(detector.known_labels),
-        "threshold": detector.threshold,
-        "threshold_method": detector.threshold_method,
-        "training": {
-            "config": config_to_dict(train_cfg),
-            "losses": list(detector.train_losses),
-            "seconds": round(detector.train_seconds, 3),
-        },
-        "data": {
-            "fingerprint": data.fingerprint,
-            "synthetic": data.synthetic,
-            "rows": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-            "config": config_to_dict(data_cfg) if data_cfg is not None else None,
-        },
-        "privacy": detector.privacy,
-        "ledger": [],
-        "metrics": {"val": dict(metrics)} if metrics is not None else {},
-        "torch_version": torch.__version__,
-    }
-    meta.update(extra or {})
-    return meta
-
-
-def save_detector(
-    directory: str | Path,
-    detector: FittedDetector,
-    data: PreparedData,
-    *,
-    train_cfg: TrainConfig,
-    data_cfg: DataConfig | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> Path:
-    """:func:`save_artifact` with :func:`detector_metadata` (what ``privids train`` writes)."""
-    meta = detector_metadata(detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=metrics)
-    return save_artifact(directory, model=detector.model, kind=detector.kind, metadata=meta)

@@ -98,7 +98,7 @@ def _fit_model(
         from privids.privacy.dp_sgd import train_mlp_dp
 
         result = train_mlp_dp(data, cfg, privacy, rng=gen)
-        losses = tuple(float(v) for v in getattr(result, "losses", ()) or ())
+        losses = tuple(float(v) for v in result.losses)
         return result.model, losses, result.spent.to_dict()
     if cfg.model == "mlp":
         # The generic loop directly (not train_mlp) so the loss curve is kept for the report.

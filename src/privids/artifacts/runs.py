@@ -1,0 +1,261 @@
+"""Training and evaluation runs that end on disk: artifact + ``metrics.json`` (what the CLI calls)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from privids._rng import RandomLike
+from privids.artifacts.store import ModelArtifact, _jsonable, load_artifact, save_artifact
+from privids.config import DataConfig, PrivacyConfig, TrainConfig, config_to_dict
+from privids.data.cache import default_cache_dir
+from privids.data.dataset import PreparedData, SplitView
+from privids.data.labels import binary_target, families_of
+from privids.data.loaders import load_flows
+from privids.evaluation.detectors import FittedDetector, evaluate_detector, train_detector
+from privids.exceptions import ArtifactError
+from privids.features.pipeline import prepare_data
+
+__all__ = [
+    "METRICS_FILE",
+    "TrainingRun",
+    "detector_metadata",
+    "evaluate_artifact",
+    "save_detector",
+    "train_to_artifact",
+    "write_metrics",
+]
+
+METRICS_FILE = "metrics.json"
+
+
+def detector_metadata(
+    detector: FittedDetector,
+    data: PreparedData,
+    *,
+    train_cfg: TrainConfig,
+    data_cfg: DataConfig | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The standard metadata for a detector trained on ``data``.
+
+    Parameters
+    ----------
+    detector : FittedDetector
+    data : PreparedData
+        Supplies the feature list, fitted transform, family names and data fingerprint.
+    train_cfg : TrainConfig
+    data_cfg : DataConfig or None, default=None
+        How the data were prepared (lets ``privids evaluate`` rebuild the same split).
+    metrics : mapping or None, default=None
+        Validation metrics to keep with the model.
+    extra : mapping or None, default=None
+        Additional keys (e.g. a ``ledger`` list); they override the defaults.
+    """
+    meta: dict[str, Any] = {
+        "task": detector.task,
+        "feature_names": list(data.feature_names),
+        "transform": data.transform.to_dict(),
+        "label_map": {str(i): name for i, name in enumerate(detector.class_names)},
+        "family_names": list(data.family_names),
+        "labels": list(detector.known_labels),
+        "threshold": detector.threshold,
+        "threshold_method": detector.threshold_method,
+        "training": {
+            "config": config_to_dict(train_cfg),
+            "losses": list(detector.train_losses),
+            "seconds": round(detector.train_seconds, 3),
+        },
+        "data": {
+            "fingerprint": data.fingerprint,
+            "synthetic": data.synthetic,
+            "rows": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+            "config": config_to_dict(data_cfg) if data_cfg is not None else None,
+        },
+        "privacy": detector.privacy,
+        "ledger": [],
+        "metrics": {"val": dict(metrics)} if metrics is not None else {},
+        "torch_version": torch.__version__,
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def save_detector(
+    directory: str | Path,
+    detector: FittedDetector,
+    data: PreparedData,
+    *,
+    train_cfg: TrainConfig,
+    data_cfg: DataConfig | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> Path:
+    """:func:`save_artifact` with :func:`detector_metadata` (what ``privids train`` writes)."""
+    meta = detector_metadata(detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=metrics)
+    return save_artifact(directory, model=detector.model, kind=detector.kind, metadata=meta)
+
+
+def write_metrics(path: str | Path, metrics: Mapping[str, Any]) -> Path:
+    """Write ``metrics`` as strict, indented JSON (numpy values converted); returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(metrics, indent=2, allow_nan=False, default=_jsonable) + "\n", encoding="utf-8")
+    return p
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What :func:`train_to_artifact` produced.
+
+    Attributes
+    ----------
+    artifact_dir : Path
+    metrics_path : Path
+        ``<artifact_dir>/metrics.json``: validation and test reports.
+    detector : FittedDetector
+    metrics : dict
+        The content of ``metrics.json``.
+    """
+
+    artifact_dir: Path
+    metrics_path: Path
+    detector: FittedDetector
+    metrics: dict[str, Any]
+
+
+def train_to_artifact(
+    source: str | Path | PreparedData,
+    out: str | Path,
+    *,
+    train_cfg: TrainConfig,
+    data_cfg: DataConfig | None = None,
+    privacy_cfg: PrivacyConfig | None = None,
+    rng: RandomLike = None,
+) -> TrainingRun:
+    """Prepare the data, train, pick the threshold on validation, save, and report val + test.
+
+    Parameters
+    ----------
+    source : str, Path or PreparedData
+        Flow files (anything ``privids.features.prepare_data`` reads) or already prepared data.
+    out : str or Path
+        Artifact directory; ``metrics.json`` and ``data_report.json`` are written beside the model.
+    train_cfg : TrainConfig
+    data_cfg : DataConfig or None, default=None
+        None: ``DataConfig()``. Stored so ``privids evaluate`` can rebuild the same test split.
+    privacy_cfg : PrivacyConfig or None, default=None
+        Train the MLP with DP-SGD; the spent budget goes into the artifact's ``privacy``.
+    rng : int, numpy.random.Generator or None, default=None
+        None: ``train_cfg.seed``.
+
+    Returns
+    -------
+    TrainingRun
+
+    Notes
+    -----
+    The test split is scored once, after the model and its threshold are fixed.
+    """
+    data_cfg = data_cfg or DataConfig()
+    data = source if isinstance(source, PreparedData) else prepare_data(source, data_cfg)
+    detector = train_detector(data, train_cfg, privacy=privacy_cfg, rng=train_cfg.seed if rng is None else rng)
+    val = evaluate_detector(detector, data.val)
+    directory = save_detector(out, detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=val)
+    test = evaluate_detector(detector, data.test)
+    metrics = {
+        "model": str(directory),
+        "kind": detector.kind,
+        "task": detector.task,
+        "threshold": detector.threshold,
+        "threshold_method": detector.threshold_method,
+        "data": {"fingerprint": data.fingerprint, "synthetic": data.synthetic, "rows": _rows(data)},
+        "training": {"losses": list(detector.train_losses), "seconds": round(detector.train_seconds, 3)},
+        "privacy": detector.privacy,
+        "val": val,
+        "test": test,
+    }
+    write_metrics(directory / "data_report.json", data.report)
+    path = write_metrics(directory / METRICS_FILE, metrics)
+    return TrainingRun(artifact_dir=directory, metrics_path=path, detector=detector, metrics=metrics)
+
+
+def _rows(data: PreparedData) -> dict[str, int]:
+    return {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+
+
+def _stored_data_config(artifact: ModelArtifact) -> DataConfig:
+    stored = (artifact.metadata.get("data") or {}).get("config") or {}
+    try:
+        return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()})
+    except TypeError as e:
+        raise ArtifactError(f"stored data config of {artifact.path} is not a DataConfig: {e}; re-train.") from e
+
+
+def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a saved model on flow files, without ever scoring rows it was trained on.
+
+    Parameters
+    ----------
+    model_dir : str or Path
+        Artifact directory written by :func:`train_to_artifact` / ``privids train``.
+    source : str or Path
+        Labelled flow files.
+    cache_dir : str, Path or None, default=None
+        Parquet cache for reading (None: the data config's, else ``~/.cache/privids``).
+
+    Returns
+    -------
+    dict
+        ``model``, ``data``, ``fingerprint``, ``rows_evaluated``, ``mode`` and the reports
+        ``binary`` / ``multiclass`` (see :func:`privids.evaluation.detectors.evaluate_detector`).
+
+    Notes
+    -----
+    When ``source`` has the training data's content fingerprint, the stored data config rebuilds
+    the same split and only its *test* part is scored (the stored transform must match the
+    rebuilt one). Any other data is scored in full with the stored transform (never refitted);
+    non-finite cells are kept and handled by the transform, as in scoring. Overlap between
+    other files and the training files cannot be checked from the artifact.
+
+    Raises
+    ------
+    ArtifactError
+        The training data's split can no longer be rebuilt identically.
+    """
+    artifact = load_artifact(model_dir)
+    data_cfg = _stored_data_config(artifact)
+    cache = cache_dir if cache_dir is not None else (data_cfg.cache_dir or default_cache_dir())
+    table = load_flows(source, mode="train", nonfinite="impute", cache_dir=cache)
+    trained_on = (artifact.metadata.get("data") or {}).get("fingerprint")
+    if table.fingerprint and table.fingerprint == trained_on:
+        data = prepare_data(source, data_cfg)
+        if data.transform.to_dict() != artifact.metadata["transform"]:
+            raise ArtifactError(
+                f"{source} is the training data of {artifact.path}, but its rebuilt transform differs from the stored "
+                "one (data-layer change?); got a different split; re-train before evaluating on this data."
+            )
+        split, mode = data.test, "test split of the training data (same fingerprint, same split)"
+    else:
+        labels = np.asarray(table.labels).astype(str)
+        X = artifact.transform.transform(table.matrix(artifact.feature_names))
+        split = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
+        mode = "all rows (data not seen in training)"
+    return {
+        "model": str(artifact.path),
+        "data": str(source),
+        "fingerprint": table.fingerprint,
+        "mode": mode,
+        "rows_evaluated": len(split),
+        "kind": artifact.kind,
+        "task": artifact.task,
+        "threshold": artifact.threshold,
+        "privacy": artifact.privacy,
+        **evaluate_detector(artifact, split),
+    }

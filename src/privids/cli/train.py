@@ -1,0 +1,180 @@
+"""``privids train`` and ``privids evaluate``: centralised detectors to artifacts, honest metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from privids.cli._errors import friendly_errors
+
+_out = Console()
+
+_SUMMARY = (
+    ("accuracy", "accuracy"),
+    ("precision", "precision"),
+    ("recall", "recall (detection rate)"),
+    ("f1", "F1"),
+    ("fpr", "false-alarm rate"),
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _summary_table(title: str, reports: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in reports:
+        table.add_column(name, justify="right")
+    for key, label in _SUMMARY:
+        table.add_row(label, *(_fmt(r["binary"][key]) for r in reports.values()))
+    for name, r in reports.items():
+        c = r["binary"]["confusion"]
+        table.caption = (table.caption + "; " if table.caption else "") + (
+            f"{name}: tn={c['tn']} fp={c['fp']} fn={c['fn']} tp={c['tp']}"
+        )
+    macro = [r.get("multiclass") for r in reports.values()]
+    if any(macro):
+        table.add_row("macro-F1 (families)", *(_fmt(m["macro_f1"]) if m else "" for m in macro))
+    return table
+
+
+def _label_table(report: dict[str, Any]) -> Table:
+    table = Table(title="detection rate per attack label (test)")
+    for col in ("label", "support", "detected", "detection rate"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, row in report["binary"].get("per_label", {}).items():
+        table.add_row(label, str(row["support"]), str(row["detected"]), _fmt(row["detection_rate"]))
+    return table
+
+
+def _render(metrics: dict[str, Any], reports: dict[str, dict[str, Any]], *, title: str, written: Path) -> None:
+    _out.print(_summary_table(title, reports))
+    _out.print(_label_table(list(reports.values())[-1]))
+    privacy = metrics.get("privacy")
+    if privacy:
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in privacy.items() if not isinstance(v, dict | list))
+        _out.print(f"privacy spent: {shown}")
+    else:
+        _out.print("privacy: non-private training (no DP guarantee)")
+    _out.print(f"threshold {metrics['threshold']:.6g} (chosen on validation); metrics written to {written}")
+
+
+def _parse_hidden(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    from privids.exceptions import ConfigError
+
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as e:
+        raise ConfigError(f"--hidden must be comma-separated layer widths such as 64,64; got {text!r}.") from e
+    if not widths or min(widths) <= 0:
+        raise ConfigError(f"--hidden needs at least one positive width, such as 64,64; got {text!r}.")
+    return widths
+
+
+def _override(cfg: Any, **values: Any) -> Any:
+    given = {k: v for k, v in values.items() if v is not None}
+    return dataclasses.replace(cfg, **given) if given else cfg
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``privids train`` and ``privids evaluate`` to ``app``."""
+
+    @app.command("train")
+    @friendly_errors
+    def train(
+        data: Annotated[Path, typer.Option("--data", help="Flow CSV file or folder (any supported schema).")],
+        out: Annotated[Path, typer.Option("--out", help="Artifact directory to write.")],
+        model: Annotated[str | None, typer.Option("--model", help="mlp or gbt (LightGBM).")] = None,
+        config: Annotated[Path | None, typer.Option("--config", help="study.toml; flags override it.")] = None,
+        multiclass: Annotated[bool | None, typer.Option("--multiclass/--binary", help="Head over attack families.")] = None,
+        reference: Annotated[
+            bool, typer.Option("--reference", help="The reference notebook's MLP settings: SGD, lr 0.01, batch 256, 5 epochs.")
+        ] = False,
+        optimizer: Annotated[str | None, typer.Option("--optimizer", help="sgd or adam.")] = None,
+        lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (DP-SGD's with --dp).")] = None,
+        momentum: Annotated[float | None, typer.Option("--momentum", help="SGD momentum.")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size (expected Poisson batch with --dp).")] = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
+        hidden: Annotated[str | None, typer.Option("--hidden", help="MLP hidden widths, e.g. 64,64.")] = None,
+        threshold: Annotated[str | None, typer.Option("--threshold", help="f1 (best validation F1) or fpr.")] = None,
+        target_fpr: Annotated[float | None, typer.Option("--target-fpr", help="Validation false-alarm rate for --threshold fpr.")] = None,
+        split: Annotated[str | None, typer.Option("--split", help="stratified or time.")] = None,
+        seed: Annotated[int | None, typer.Option("--seed", help="Seed for split, weights and batches.")] = None,
+        dp: Annotated[bool, typer.Option("--dp", help="Train the MLP with DP-SGD (Opacus).")] = False,
+        noise_multiplier: Annotated[float | None, typer.Option("--noise-multiplier", help="DP noise sigma.")] = None,
+        target_epsilon: Annotated[float | None, typer.Option("--target-epsilon", help="Calibrate sigma to this epsilon.")] = None,
+        max_grad_norm: Annotated[float | None, typer.Option("--max-grad-norm", help="Per-sample clipping norm C.")] = None,
+        delta: Annotated[float | None, typer.Option("--delta", help="DP delta (default 1/(10 n)).")] = None,
+        accountant: Annotated[str | None, typer.Option("--accountant", help="rdp or prv.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json instead of tables.")] = False,
+    ) -> None:
+        """Train a detector, choose its threshold on validation, save it, and report val + test.
+
+        Writes the artifact (weights + metadata.json), metrics.json and data_report.json to --out.
+        """
+        from privids.artifacts import train_to_artifact
+        from privids.config import load_run_config
+
+        run = load_run_config(config)
+        data_cfg = _override(run.data, split=split, seed=seed)
+        train_cfg = run.train
+        if reference:
+            train_cfg = dataclasses.replace(train_cfg, optimizer="sgd", lr=0.01, momentum=0.0, batch_size=256, epochs=5)
+        train_cfg = _override(
+            train_cfg, model=model, multiclass=multiclass, optimizer=optimizer, momentum=momentum,
+            hidden=_parse_hidden(hidden), threshold=threshold, target_fpr=target_fpr, seed=seed,
+        )  # fmt: skip
+        privacy_cfg = None
+        if dp:
+            privacy_cfg = _override(
+                run.privacy, max_grad_norm=max_grad_norm, delta=delta, accountant=accountant,
+                lr=lr, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
+            )  # fmt: skip
+            if target_epsilon is not None or noise_multiplier is not None:
+                privacy_cfg = dataclasses.replace(
+                    privacy_cfg, target_epsilon=target_epsilon, noise_multiplier=noise_multiplier
+                )
+        else:
+            train_cfg = _override(train_cfg, lr=lr, batch_size=batch_size, epochs=epochs)
+        result = train_to_artifact(data, out, train_cfg=train_cfg, data_cfg=data_cfg, privacy_cfg=privacy_cfg)
+        if as_json:
+            typer.echo(result.metrics_path.read_text(encoding="utf-8"), nl=False)
+            return
+        m = result.metrics
+        title = f"privids train: {m['kind']} ({m['task']}) on {m['data']['rows']} rows"
+        _render(m, {"validation": m["val"], "test": m["test"]}, title=title, written=result.metrics_path)
+
+    @app.command("evaluate")
+    @friendly_errors
+    def evaluate(
+        model: Annotated[Path, typer.Option("--model", help="Artifact directory written by `privids train`.")],
+        data: Annotated[Path, typer.Option("--data", help="Labelled flow CSV file or folder.")],
+        out: Annotated[Path, typer.Option("--out", help="Where to write metrics.json.")] = Path("metrics.json"),
+        as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON instead of tables.")] = False,
+    ) -> None:
+        """Score labelled flows with a saved model and its stored threshold; never refits anything.
+
+        On the model's own training data (same content fingerprint) only the test split is scored.
+        """
+        from privids.artifacts import evaluate_artifact, write_metrics
+
+        metrics = evaluate_artifact(model, data)
+        written = write_metrics(out, metrics)
+        if as_json:
+            typer.echo(written.read_text(encoding="utf-8"), nl=False)
+            return
+        title = f"privids evaluate: {metrics['kind']} on {metrics['rows_evaluated']} rows, {metrics['mode']}"
+        _render(metrics, {"evaluated": metrics}, title=title, written=written)
