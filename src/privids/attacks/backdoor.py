@@ -97,7 +97,7 @@ def trigger_from_raw(data: PreparedData, raw_values: Mapping[str, float]) -> Bac
     )
 
 
-def default_trigger(data: PreparedData, *, scaled_value: float = 4.0) -> BackdoorTrigger:
+def default_trigger(data: PreparedData, *, scaled_value: float = 3.0) -> BackdoorTrigger:
     """The study's trigger: port 31337 with 1337-byte packets when those features exist, else the
     last two features set to ``scaled_value`` standard deviations (synthetic data).
     """

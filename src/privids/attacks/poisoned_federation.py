@@ -152,10 +152,12 @@ def run_poisoned_federation(
         for cid, rows in enumerate(parts):
             client_rng = np.random.default_rng([round_seed, cid])
             X, y = data.train.X[rows], data.train.y[rows]
+            epochs = fed.local_epochs
             if cid in attackers:
                 X, y = behaviour.poison_data(X, y, ctx, client_rng)
+                epochs *= behaviour.local_epochs_factor
             set_flat_params(model, global_flat)
-            train_epochs(model, X, y, epochs=fed.local_epochs, lr=fed.lr, batch_size=fed.batch_size, rng=client_rng)
+            train_epochs(model, X, y, epochs=epochs, lr=fed.lr, batch_size=fed.batch_size, rng=client_rng)
             update = get_flat_params(model) - global_flat
             if cid in attackers:
                 update = behaviour.poison_update(update, ctx)

@@ -78,12 +78,16 @@ class ClientAttack:
     poison_data : callable ``(X, y, ctx, rng) -> (X, y)``
     poison_update : callable ``(update, ctx) -> update``
     description : str
+    local_epochs_factor : int, default=1
+        The attacker trains this many times the honest clients' local epochs (an attacker is
+        not bound by the server's training schedule; a backdoor needs the extra passes).
     """
 
     name: str
     poison_data: Callable[[np.ndarray, np.ndarray, AttackContext, RandomLike], tuple[np.ndarray, np.ndarray]] = field(repr=False)
     poison_update: Callable[[np.ndarray, AttackContext], np.ndarray] = field(repr=False)
     description: str = ""
+    local_epochs_factor: int = 1
 
 
 def _same_data(X: np.ndarray, y: np.ndarray, ctx: AttackContext, rng: RandomLike) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +149,8 @@ for _attack in (
     ),
     ClientAttack(
         "backdoor", _backdoor_data, lambda u, c: scale_update(u, factor=_replacement_boost(c)),
-        "train 'trigger => benign' next to the clean task, boost by n_clients / n_attackers (model replacement)",
+        "train 'trigger => benign' next to the clean task (3x the local epochs), boost by n_clients / n_attackers (model replacement)",
+        local_epochs_factor=3,
     ),
 ):
     register_attack(_attack)
