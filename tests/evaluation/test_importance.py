@@ -212,3 +212,74 @@ def test_leave_one_family_out_with_gbt() -> None:
     (row,) = table.rows
     assert row["heldout_rows"] == int(sum((s.families == "DDoS").sum() for s in (d.train, d.val, d.test)))
     assert row["auc_base"] > 0.8  # DDoS shares the f0 shift with the families that stay in training
+
+
+def _saved_detector(tmp_path, data_path, kind: str, threshold: str = "f1"):
+    from privids.artifacts import load_artifact, save_detector
+    from privids.config import DataConfig
+    from privids.evaluation.detectors import train_detector
+    from privids.features.pipeline import prepare_data
+
+    dc = DataConfig(cache_dir=str(tmp_path / "cache"))
+    data = prepare_data(data_path, dc)
+    cfg = TrainConfig(model=kind, gbt_estimators=20, epochs=2, threshold=threshold)
+    det = train_detector(data, cfg, rng=0)
+    save_detector(tmp_path / kind, det, data, train_cfg=cfg, data_cfg=dc)
+    return load_artifact(tmp_path / kind), data
+
+
+@pytest.mark.shared
+def test_case09_constant_columns_are_reported_dropped_never_nan(tmp_path) -> None:
+    from privids.evaluation.explain import explain_artifact
+
+    path = shared_path("cases", "09-constant-zero-columns", "constant_cols.csv")
+    art, _ = _saved_detector(tmp_path, path, "gbt", threshold="fpr")  # 10 flows: no attack in val
+    rep = explain_artifact(art, path, top=3, n_repeats=2, rng=0)
+    expected = {"Bwd PSH Flags", "Bwd URG Flags", "Fwd Avg Bytes/Bulk", "Fwd Avg Packets/Bulk", "Fwd Avg Bulk Rate",
+                "Bwd Avg Bytes/Bulk", "Bwd Avg Packets/Bulk", "Bwd Avg Bulk Rate", "min_seg_size_forward"}
+    assert set(rep.dropped) == expected
+    text = json.dumps(rep.to_dict())
+    assert "NaN" not in text and "Infinity" not in text
+    for m in rep.to_dict()["methods"]:
+        marks = {f["feature"] for f in m["features"] if f["importance"] == DROPPED_CONSTANT}
+        assert marks == expected
+        ranked = {f["feature"] for f in m["features"] if not isinstance(f["importance"], str)}
+        assert not ranked & expected and all(n == n.strip() for n in ranked)
+
+
+@pytest.mark.shared
+def test_explain_artifact_test_split_and_unseen_file(tmp_path) -> None:
+    from privids.evaluation.explain import explain_artifact
+
+    root = shared_path("data", "cicids2017", "machinelearningcve")
+    art, data = _saved_detector(tmp_path, root / "friday_portscan_sample_pecord.csv", "mlp")
+    own = explain_artifact(art, root / "friday_portscan_sample_pecord.csv", top=3, n_repeats=1, shap_rows=10, rng=0)
+    assert "own test split" in own.notes[0]
+    assert own.importances[0].details["rows"] == len(data.test)
+    other = explain_artifact(art, root / "friday_ddos_sample_pecord.csv", top=3, n_repeats=1, shap_rows=10, rng=0)
+    assert "every labelled flow" in other.notes[0]
+    assert other.importances[0].details["rows"] == 1300  # every row of the unseen file, none dropped
+    assert other.importances[0].feature_names == art.feature_names
+
+
+@pytest.mark.shared
+def test_cli_explain_json_and_files(tmp_path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from privids.cli import explain as explain_cli
+
+    path = shared_path("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_pecord.csv")
+    _saved_detector(tmp_path, path, "gbt")
+    app = typer.Typer()
+    explain_cli.register(app)
+    app.command("noop")(lambda: None)  # keeps typer in multi-command mode, as in the real app
+    args = ["explain", "--model", str(tmp_path / "gbt"), "--data", str(path), "--top", "4", "--repeats", "1",
+            "--out", str(tmp_path / "out"), "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert len(payload["top"]) == 4 and {m["method"] for m in payload["methods"]} == {"permutation", "gain", "shap"}
+    assert (tmp_path / "out" / "importance.png").stat().st_size > 1000
+    bad = CliRunner().invoke(app, ["explain", "--model", str(tmp_path / "missing"), "--data", str(path)])
+    assert bad.exit_code == 5 and "error" in bad.output

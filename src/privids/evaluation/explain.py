@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from privids._rng import RandomLike, as_generator, child_seed
-from privids.data.dataset import PreparedData
+from privids.config import DataConfig
+from privids.data.dataset import PreparedData, SplitView
+from privids.data.labels import binary_target, families_of
+from privids.data.loaders import load_flows
+from privids.data.schema import CANONICAL_FEATURES
 from privids.evaluation.importance import (
     FeatureImportance,
     agreement,
@@ -22,8 +27,16 @@ from privids.evaluation.importance import (
 from privids.evaluation.importance_plot import plot_importance
 from privids.evaluation.shap_importance import sampled_shap_importance, tree_shap_importance
 from privids.exceptions import DataError
+from privids.features.pipeline import prepare_data
 
-__all__ = ["ExplainReport", "constant_features", "explain_detector", "fit_reference_tree"]
+__all__ = [
+    "ExplainReport",
+    "ExplainableModel",
+    "constant_features",
+    "explain_artifact",
+    "explain_detector",
+    "fit_reference_tree",
+]
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -79,7 +92,13 @@ class ExplainReport:
 
 
 def constant_features(report: Mapping[str, Any]) -> tuple[str, ...]:
-    """Constant columns the data layer dropped, read from a data report (empty when not listed)."""
+    """Constant columns the data layer dropped, read from a data report (empty when not listed).
+
+    ``prepare_data`` records them under ``report["features"]["constant"]``.
+    """
+    nested = report.get("features")
+    if isinstance(nested, Mapping) and isinstance(nested.get("constant"), Sequence):
+        return tuple(str(v) for v in nested["constant"])
     for key in _CONSTANT_KEYS:
         value = report.get(key)
         if isinstance(value, Mapping):
@@ -135,6 +154,7 @@ def explain_detector(
     data: PreparedData,
     *,
     booster: Any = None,
+    tree_shap: bool = True,
     threshold: float = 0.5,
     top: int = 5,
     metric: str = "roc_auc",
@@ -157,6 +177,9 @@ def explain_detector(
         The model's trees when it is a tree model; then gain and TreeSHAP describe the model itself.
         None (an MLP): gain comes from a reference LightGBM fitted on the training split and SHAP
         from the sampled permutation explainer.
+    tree_shap : bool, default=True
+        Use exact TreeSHAP on ``booster``; False (e.g. a multi-class booster, whose attack score is
+        ``1 - P(BENIGN)`` rather than one tree output) uses the sampled explainer on ``scorer``.
     threshold : float, default=0.5
         The model's decision threshold (used by ``metric="f1"``).
     top : int, default=5
@@ -194,13 +217,15 @@ def explain_detector(
     if booster is None:
         tree = fit_reference_tree(train.X, train.y, rng=gen)
         notes.append("gain is from a reference LightGBM fitted on the training split (the explained model has no trees)")
+    else:
+        tree = booster
+    if booster is not None and tree_shap:
+        shap_imp = tree_shap_importance(booster, test.X, feature_names=names, max_rows=max_rows, dropped=drop, rng=gen)
+    else:
         shap_imp = sampled_shap_importance(
             scorer, test.X, background=train.X, feature_names=names, n_background=shap_background,
             n_explain=shap_rows, dropped=drop, rng=gen,
         )
-    else:
-        tree = booster
-        shap_imp = tree_shap_importance(booster, test.X, feature_names=names, max_rows=max_rows, dropped=drop, rng=gen)
     inner = getattr(tree, "booster_", tree)
     gain = gain_importance(inner.feature_importance(importance_type="gain"), feature_names=names, dropped=drop)
     results = (perm, gain, shap_imp)
@@ -212,3 +237,114 @@ def explain_detector(
         notes=tuple(notes),
         dropped=drop,
     )
+
+
+class ExplainableModel(Protocol):
+    """What :func:`explain_artifact` needs from a loaded model (``privids.artifacts.ModelArtifact``)."""
+
+    kind: str
+    model: Any
+    metadata: dict[str, Any]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def threshold(self) -> float: ...
+
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def transform(self) -> Any: ...
+
+    def attack_scores(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def _stored_data_config(metadata: Mapping[str, Any]) -> DataConfig:
+    stored = (metadata.get("data") or {}).get("config")
+    if not stored:
+        return DataConfig()
+    known = {f.name for f in dataclasses.fields(DataConfig)}
+    return DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known})
+
+
+def _not_in_model(model: ExplainableModel, cfg: DataConfig) -> list[str]:
+    # The data layer keeps every canonical feature except constant ones (and the port when off).
+    chosen = set(model.feature_names)
+    return [n for n in CANONICAL_FEATURES if n not in chosen and (cfg.use_destination_port or n != "Destination Port")]
+
+
+def _whole_file(model: ExplainableModel, path: str | Path, cfg: DataConfig) -> PreparedData:
+    # Flows the model never saw: every labelled row is evaluation data, transformed with the
+    # model's own stored transform (never refitted).
+    table = load_flows(path, mode="train", nonfinite="impute", cache_dir=cfg.cache_dir)
+    if table.labels is None:
+        raise DataError(f"explain needs labelled flows; got no label column in {path}; pass a labelled file.")
+    keep = table.labels != ""
+    labels = table.labels[keep]
+    X = model.transform.transform(table.matrix(model.feature_names)[keep])
+    view = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
+    return PreparedData(
+        train=view, val=view, test=view, feature_names=tuple(model.feature_names), transform=model.transform,
+        family_names=tuple(sorted(set(view.families))), fingerprint=table.fingerprint,
+        report={"features": {"constant": _not_in_model(model, cfg)}},
+    )
+
+
+def explain_artifact(
+    model: ExplainableModel,
+    data_path: str | Path,
+    *,
+    top: int = 5,
+    metric: str = "roc_auc",
+    n_repeats: int = 5,
+    shap_rows: int = 100,
+    rng: RandomLike = None,
+) -> ExplainReport:
+    """Explain a stored model on labelled flows: its own test split when ``data_path`` is its training data.
+
+    When ``data_path`` holds the data the model was trained on (same content fingerprint, same
+    feature list and transform), the split is rebuilt with the stored data settings and the
+    *test* split is explained. Otherwise every labelled flow in ``data_path`` is unseen by the
+    model and is used, scaled with the model's stored transform.
+
+    Parameters
+    ----------
+    model : ModelArtifact
+        From ``privids.artifacts.load_artifact`` (MLP, DP-MLP or LightGBM; binary or multi-class).
+    data_path : str or Path
+        Labelled flow file(s).
+    top : int, default=5
+    metric : {"roc_auc", "f1"}, default="roc_auc"
+    n_repeats : int, default=5
+    shap_rows : int, default=100
+    rng : int, numpy.random.Generator or None, default=None
+
+    Returns
+    -------
+    ExplainReport
+
+    Raises
+    ------
+    DataError
+        Unlabelled or unusable flows.
+    """
+    cfg = _stored_data_config(model.metadata)
+    data = prepare_data(data_path, cfg)
+    trained_on = (model.metadata.get("data") or {}).get("fingerprint")
+    same = (
+        data.fingerprint == trained_on
+        and tuple(data.feature_names) == tuple(model.feature_names)
+        and data.transform.to_dict() == model.metadata.get("transform")
+    )
+    note = "explained on the model's own test split (rebuilt from the stored data settings)"
+    if not same:
+        data = _whole_file(model, data_path, cfg)
+        note = "explained on every labelled flow in the file (not the model's training data)"
+    booster = getattr(model.model, "booster_", None) if model.kind == "gbt" else None
+    report = explain_detector(
+        model.attack_scores, data, booster=booster, tree_shap=model.task == "binary", threshold=model.threshold,
+        top=top, metric=metric, n_repeats=n_repeats, shap_rows=shap_rows, rng=rng,
+    )
+    return dataclasses.replace(report, notes=(note, *report.notes))

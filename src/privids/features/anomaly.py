@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from privids._rng import RandomLike, child_seed
+from privids.data.dataset import PreparedData
 from privids.exceptions import ArtifactError, ConfigError, DataError
 
-__all__ = ["ANOMALY_FEATURE", "BenignDistanceScore", "fit_benign_distance"]
+__all__ = ["ANOMALY_FEATURE", "BenignDistanceScore", "fit_benign_distance", "with_anomaly"]
 
 #: Name of the extra model input appended by :meth:`BenignDistanceScore.augment`.
 ANOMALY_FEATURE = "anomaly_benign_distance"
@@ -196,3 +198,25 @@ def fit_benign_distance(
     if len(names) != X.shape[1]:
         raise DataError(f"feature_names must name every column; got {len(names)} names for {X.shape[1]} columns.")
     return BenignDistanceScore(centres_=centres, scale_=scale, feature_names=tuple(names))
+
+
+def with_anomaly(data: PreparedData, *, n_clusters: int = 8, rng: RandomLike = None) -> tuple[PreparedData, BenignDistanceScore]:
+    """Fit the score on ``data.train``'s benign flows and append it to every split.
+
+    Returns
+    -------
+    tuple of (PreparedData, BenignDistanceScore)
+        The augmented data (``feature_names`` ends with :data:`ANOMALY_FEATURE`) and the fitted
+        score, whose ``to_dict()`` belongs in the model artifact next to the transform.
+    """
+    score = fit_benign_distance(
+        data.train.X, data.train.y, n_clusters=n_clusters, feature_names=tuple(data.feature_names), rng=rng
+    )
+    out = dataclasses.replace(
+        data,
+        train=dataclasses.replace(data.train, X=score.augment(data.train.X)),
+        val=dataclasses.replace(data.val, X=score.augment(data.val.X)),
+        test=dataclasses.replace(data.test, X=score.augment(data.test.X)),
+        feature_names=score.augmented_names(),
+    )
+    return out, score

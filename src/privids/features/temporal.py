@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from privids.data.dataset import PreparedData, SplitView
 from privids.exceptions import ArtifactError, ConfigError, DataError
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "temporal_inputs",
     "timestamps_to_seconds",
     "window_stats",
+    "with_temporal",
 ]
 
 _KIND = "per_source_windows"
@@ -43,7 +46,8 @@ def timestamps_to_seconds(timestamps: np.ndarray) -> np.ndarray:
     if ts.dtype.kind in "iuf":
         out = ts.astype(np.float64)
     elif ts.dtype.kind == "M":
-        out = ts.astype("datetime64[us]").astype(np.int64) / 1e6
+        us = ts.astype("datetime64[us]")
+        out = np.where(np.isnat(us), np.nan, us.astype(np.int64) / 1e6)
     else:
         import pandas as pd
 
@@ -282,3 +286,53 @@ class TemporalFeatures:
                 f"version={state.get('version')!r}; re-create it with this privids version."
             )
         return cls(windows=tuple(float(w) for w in state["windows"]))
+
+
+def _append(split: SplitView, extra: np.ndarray) -> SplitView:
+    return dataclasses.replace(split, X=np.hstack([split.X, extra]).astype(np.float32))
+
+
+def with_temporal(data: PreparedData, recipe: TemporalFeatures | None = None) -> PreparedData:
+    """``data`` with per-source window features appended to every split.
+
+    The windows run over the flows of all three splits merged in time order, as a scorer watching
+    the traffic would see them: a test flow's history includes earlier flows that landed in the
+    training split. Only identifiers and flag columns are used, never labels, so merging the
+    splits leaks nothing about the targets.
+
+    Parameters
+    ----------
+    data : PreparedData
+        Splits whose ``meta`` holds ``timestamp`` and ``src_ip``.
+    recipe : TemporalFeatures or None, default=None
+        Window lengths (None: ``TemporalFeatures()``).
+
+    Returns
+    -------
+    PreparedData
+        Same rows, ``len(recipe.names())`` extra columns at the end, ``feature_names`` extended;
+        ``report["temporal"]`` records the recipe.
+
+    Raises
+    ------
+    DataError
+        The schema has no timestamps or source addresses.
+    """
+    recipe = recipe or TemporalFeatures()
+    splits = (data.train, data.val, data.test)
+    X = np.vstack([s.X for s in splits])
+    keys = ("timestamp", "src_ip")
+    meta = {k: np.concatenate([s.meta[k] for s in splits]) for k in keys if all(k in s.meta for s in splits)}
+    zero = data.transform.transform(np.zeros((1, len(data.feature_names)), dtype=np.float32))[0]
+    t, src, ports, failed = temporal_inputs(X, meta, feature_names=data.feature_names, zero_point=zero)
+    feats = recipe.compute(t, src, ports, failed)
+    bounds = np.cumsum([0] + [len(s) for s in splits])
+    parts = [feats[bounds[i] : bounds[i + 1]] for i in range(3)]
+    return dataclasses.replace(
+        data,
+        train=_append(data.train, parts[0]),
+        val=_append(data.val, parts[1]),
+        test=_append(data.test, parts[2]),
+        feature_names=(*data.feature_names, *recipe.names()),
+        report={**data.report, "temporal": recipe.to_dict()},
+    )
