@@ -10,6 +10,7 @@ import typer
 
 # One module per command family, in the order they appear in --help.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "run",
     "config",
     "download",
     "explain",
