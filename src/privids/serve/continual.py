@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -225,7 +226,9 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
                       accountant=privacy.accountant, time=stamp, note=f"update to v{version} ({len(X)} flows)")
     plan_update(artifact.metadata, planned, budget_epsilon=budget_epsilon, budget_delta=budget_delta)
     pconf = dataclasses.replace(privacy, delta=delta, batch_size=min(privacy.batch_size, len(X)))
-    fit = dp_fit(artifact.model, X, y, privacy=pconf, rng=rng, multiclass=artifact.task == "multiclass")
+    # A training-mode copy: the loaded artifact keeps serving the base model unchanged.
+    start = copy.deepcopy(artifact.model).train()
+    fit = dp_fit(start, X, y, privacy=pconf, rng=rng, multiclass=artifact.task == "multiclass")
     actual = dataclasses.replace(planned, epsilon=float(fit.spent.epsilon), delta=float(fit.spent.delta),
                                  accountant=fit.spent.accountant)
     # Re-check with what was really spent: a calibration overshoot must not slip past the budget.
