@@ -16,6 +16,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "explain",
     "train",
     "tradeoff",
+    "score", "serve", "update",
 )
 
 
