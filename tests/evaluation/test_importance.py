@@ -283,3 +283,20 @@ def test_cli_explain_json_and_files(tmp_path) -> None:
     assert (tmp_path / "out" / "importance.png").stat().st_size > 1000
     bad = CliRunner().invoke(app, ["explain", "--model", str(tmp_path / "missing"), "--data", str(path)])
     assert bad.exit_code == 5 and "error" in bad.output
+
+
+def test_feature_impact_same_rows_same_seed() -> None:
+    from privids.evaluation.feature_impact import feature_impact
+    from privids.features.anomaly import with_anomaly
+
+    d = make_synthetic(n=900, seed=5)
+    aug, _ = with_anomaly(d, rng=0)
+    cfg = TrainConfig(model="gbt", gbt_estimators=20)
+    rows = feature_impact({"base": d, "base again": d, "+anomaly": aug}, cfg=cfg, rng=1)
+    assert [r["variant"] for r in rows] == ["base", "base again", "+anomaly"]
+    assert rows[0]["roc_auc"] == rows[1]["roc_auc"]  # same seed, same rows -> same model
+    assert rows[2]["n_features"] == rows[0]["n_features"] + 1
+    assert set(rows[0]["recall_by_family"]) == {"DDoS", "PortScan", "Web Attack"}
+    small = dataclasses.replace(d, test=d.train)
+    with pytest.raises(DataError, match="same rows"):
+        feature_impact({"a": d, "b": small}, cfg=cfg)

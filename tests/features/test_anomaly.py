@@ -112,3 +112,16 @@ def test_transform_and_state_validation() -> None:
     bad = s.to_dict() | {"scale": 0.0}
     with pytest.raises(ArtifactError, match="inconsistent"):
         BenignDistanceScore.from_dict(bad)
+
+
+def test_with_anomaly_appends_the_score_fitted_on_train_benign() -> None:
+    from privids.features.anomaly import with_anomaly
+
+    d = make_synthetic(n=600, seed=3)
+    aug, score = with_anomaly(d, n_clusters=4, rng=0)
+    assert aug.feature_names == (*d.feature_names, ANOMALY_FEATURE)
+    for before, after in ((d.train, aug.train), (d.val, aug.val), (d.test, aug.test)):
+        np.testing.assert_array_equal(after.X[:, :-1], before.X)
+        np.testing.assert_array_equal(after.X[:, -1], score.transform(before.X))
+    refit = fit_benign_distance(d.train.X[d.train.y == 0], d.train.y[d.train.y == 0], n_clusters=4, rng=0)
+    np.testing.assert_array_equal(refit.centres_, score.centres_)

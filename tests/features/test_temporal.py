@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import shared_path
 
 from privids.exceptions import ArtifactError, ConfigError, DataError
 from privids.features.temporal import (
@@ -161,3 +162,49 @@ def test_temporal_inputs_reads_flags_through_a_monotone_transform() -> None:
     assert len(np.unique(ports)) == 3
     with pytest.raises(DataError, match="timestamps and source addresses"):
         temporal_inputs(raw, {"day": np.zeros(4)}, feature_names=names, zero_point=np.zeros(5))
+
+
+def _improved_sample(cache):
+    from privids.config import DataConfig
+    from privids.data.loaders import load_flows
+    from privids.features.pipeline import prepare_data
+
+    path = shared_path("data", "cicids2017_improved_engelen")
+    data = prepare_data(path, DataConfig(cache_dir=str(cache)))
+    return data, load_flows(path, mode="train"), path
+
+
+@pytest.mark.shared
+def test_training_and_scoring_paths_agree_on_real_flows(tmp_path) -> None:
+    # Arrange: the prepared splits (scaled X, flags recovered through the transform) and the raw
+    # table of the same files (flags read directly) as the independent oracle.
+    from privids.features.temporal import temporal_from_table, with_temporal
+
+    data, table, _ = _improved_sample(tmp_path)
+    recipe = TemporalFeatures(windows=(60.0, 600.0))
+    aug = with_temporal(data, recipe)
+    # Rows kept by prepare_data, in split order, located in the raw table by (file, line).
+    where = {(f, int(n)): i for i, (f, n) in enumerate(zip(table.meta["source_file"], table.meta["source_line"], strict=True))}
+    rows = np.array([where[(f, int(n))] for s in (data.train, data.val, data.test)
+                     for f, n in zip(s.meta["source_file"], s.meta["source_line"], strict=True)])
+    # Act: the scoring path on exactly those raw rows.
+    want = temporal_from_table(table.take(rows), recipe)
+    got = np.vstack([aug.train.X, aug.val.X, aug.test.X])[:, len(data.feature_names):]
+    # Assert
+    np.testing.assert_array_equal(got, want)
+    assert aug.feature_names[len(data.feature_names):] == recipe.names()
+    assert got[:, 3].max() > 0  # some failed handshakes were found (PortScan)
+    for ident in ("Source IP", "Src IP", "Timestamp", "Flow ID", "Source Port", "Src Port", "Destination IP", "Dst IP"):
+        assert ident not in aug.feature_names
+
+
+@pytest.mark.shared
+def test_schemas_without_timestamps_are_refused_with_a_fix(tmp_path) -> None:
+    from privids.config import DataConfig
+    from privids.features.pipeline import prepare_data
+    from privids.features.temporal import with_temporal
+
+    path = shared_path("data", "cse_cic_ids2018", "multiclass_1000_mahdieslaminet.csv")
+    data = prepare_data(path, DataConfig(cache_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="TrafficLabelling or improved"):
+        with_temporal(data)

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 
 from privids.data.dataset import PreparedData, SplitView
+from privids.data.table import FlowTable
 from privids.exceptions import ArtifactError, ConfigError, DataError
 
 __all__ = [
     "TemporalFeatures",
     "failed_handshake",
+    "temporal_from_table",
     "temporal_inputs",
     "timestamps_to_seconds",
     "window_stats",
@@ -336,3 +338,38 @@ def with_temporal(data: PreparedData, recipe: TemporalFeatures | None = None) ->
         feature_names=(*data.feature_names, *recipe.names()),
         report={**data.report, "temporal": recipe.to_dict()},
     )
+
+
+def temporal_from_table(table: FlowTable, recipe: TemporalFeatures | None = None) -> np.ndarray:
+    """Window features of raw flows in arrival order: the scoring-time path.
+
+    A scorer receiving a batch (or a stream) of flows calls this on the raw table before the
+    model: each flow's values use only itself and earlier flows of the batch, exactly as
+    :func:`with_temporal` computed them for training.
+
+    Parameters
+    ----------
+    table : FlowTable
+        Raw flows (``privids.data.load_flows``), with ``timestamp`` and ``src_ip`` in ``meta``.
+    recipe : TemporalFeatures or None, default=None
+        The recipe stored with the model (None: ``TemporalFeatures()``).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, len(recipe.names()))
+
+    Raises
+    ------
+    DataError
+        The schema has no timestamps or source addresses.
+    """
+    recipe = recipe or TemporalFeatures()
+    missing = [k for k in ("timestamp", "src_ip") if k not in table.meta]
+    if missing:
+        raise DataError(
+            f"temporal features need per-flow timestamps and source addresses; got no {missing} in this data "
+            f"(identifiers present: {sorted(table.meta)}); use the TrafficLabelling or improved CIC-IDS2017 files."
+        )
+    raw = table.matrix((_PORT, _SYN, _RST, _BWD)).astype(np.float64)
+    failed = failed_handshake(syn=raw[:, 1], rst=raw[:, 2], bwd_packets=raw[:, 3])
+    return recipe.compute(table.meta["timestamp"], table.meta["src_ip"], raw[:, 0], failed)
