@@ -165,6 +165,8 @@ class PrivacyConfig:
     momentum : float, default=0.0
     fix_batchnorm : bool, default=True
         Replace BatchNorm by GroupNorm before DP training (logged); False refuses such a model.
+    ema_decay : float or None, default=None
+        Keep an exponential moving average of the weights (post-processing: no privacy cost).
     """
 
     noise_multiplier: float | None = 1.1
@@ -180,6 +182,7 @@ class PrivacyConfig:
     optimizer: str = "sgd"
     momentum: float = 0.0
     fix_batchnorm: bool = True
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         _choice("privacy.accountant", self.accountant, ("rdp", "prv"))
@@ -196,6 +199,8 @@ class PrivacyConfig:
             _positive("privacy.noise_multiplier", self.noise_multiplier, allow_zero=True)
         if self.delta is not None and not 0 < self.delta < 1:
             raise ConfigError(f"privacy.delta must be in (0, 1); got {self.delta!r}.")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"privacy.ema_decay must be in [0, 1); got {self.ema_decay!r}. Try 0.99, or leave it unset.")
 
 
 @dataclass(frozen=True)

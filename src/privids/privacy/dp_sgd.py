@@ -101,6 +101,30 @@ def _require_secure_rng() -> None:
         ) from e
 
 
+class _WeightAverage:
+    """Exponential moving average of the parameters over steps.
+
+    Averaging iterates is post-processing of the private updates, so it costs no privacy, and
+    it damps the injected noise (De et al., 2022, "Unlocking High-Accuracy Differentially
+    Private Image Classification through Scale").
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.params = list(model.parameters())
+        self.shadow = [p.detach().clone() for p in self.params]
+
+    def update(self) -> None:
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params, strict=True):
+                s.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+
+    def apply(self) -> None:
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params, strict=True):
+                p.copy_(s)
+
+
 @dataclass
 class _Tally:
     steps: int = 0
@@ -156,8 +180,11 @@ def _fit_opacus(
     with warnings.catch_warnings():
         # torch notes that the first layer's input needs no grad; Opacus hooks on outputs are what we want.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        average = _WeightAverage(model, privacy.ema_decay) if privacy.ema_decay else None
         for _ in range(privacy.epochs):
-            tallies.append(_opacus_epoch(private_model, dp_optimizer, criterion, dp_loader, multiclass))
+            tallies.append(_opacus_epoch(private_model, dp_optimizer, criterion, dp_loader, multiclass, average))
+        if average is not None:
+            average.apply()
     history = [tuple(h) for h in engine.accountant.history]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the")
@@ -170,7 +197,12 @@ def _fit_opacus(
 
 
 def _opacus_epoch(
-    private_model: nn.Module, dp_optimizer: torch.optim.Optimizer, criterion: Callable, loader: DataLoader, multiclass: bool
+    private_model: nn.Module,
+    dp_optimizer: torch.optim.Optimizer,
+    criterion: Callable,
+    loader: DataLoader,
+    multiclass: bool,
+    average: _WeightAverage | None,
 ) -> _Tally:
     tally = _Tally()
     for xb, yb in loader:
@@ -187,6 +219,8 @@ def _opacus_epoch(
             tally.loss_sum += float(loss.detach()) * xb.shape[0]
             tally.seen += xb.shape[0]
         tally.steps += 1
+        if average is not None:
+            average.update()
     return tally
 
 
@@ -232,6 +266,7 @@ def _fit_linear(
     std = sigma * privacy.max_grad_norm
     tallies: list[_Tally] = []
     model.train()
+    average = _WeightAverage(model, privacy.ema_decay) if privacy.ema_decay else None
     try:
         for _ in range(privacy.epochs):
             tally = _Tally()
@@ -243,6 +278,8 @@ def _fit_linear(
                         p.grad.add_(noise).div_(expected)
                 optimizer.step()
                 accountant.step(noise_multiplier=sigma, sample_rate=sample_rate)
+                if average is not None:
+                    average.update()
                 tally.steps += 1
                 tally.empty += step.batch_size == 0
                 tally.loss_sum += step.loss_sum
@@ -250,6 +287,8 @@ def _fit_linear(
             tallies.append(tally)
     finally:
         tape.remove()
+    if average is not None:
+        average.apply()
     return model, [(float(s), float(q), int(k)) for s, q, k in accountant.history], tallies
 
 

@@ -10,6 +10,13 @@ from privids.privacy.tradeoff import TradeoffResult
 __all__ = ["plot_tradeoff"]
 
 
+def _log_axis(ax: object, eps: list[float]) -> None:
+    # Label the budgets actually trained rather than powers of ten.
+    ax.set_xscale("log")  # type: ignore[attr-defined]
+    ax.set_xticks(eps, [f"{e:.3g}" for e in eps])  # type: ignore[attr-defined]
+    ax.minorticks_off()  # type: ignore[attr-defined]
+
+
 def plot_tradeoff(result: TradeoffResult, path: str | Path) -> Path:
     """Write a two-panel figure: detection metrics vs epsilon, and per-attack-label recall vs epsilon.
 
@@ -37,18 +44,18 @@ def plot_tradeoff(result: TradeoffResult, path: str | Path) -> Path:
     dp = [p for p in result.points if p.spent is not None]
     eps = [p.spent.epsilon for p in dp if p.spent is not None]
     base = result.baseline.test
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.6), constrained_layout=True)
     for key, colour in (("f1", "tab:blue"), ("recall", "tab:green"), ("fpr", "tab:red")):
         left.plot(eps, [p.test[key] for p in dp], "o-", color=colour, label=f"{key} (DP)")
         if not math.isnan(base[key]):
             left.axhline(base[key], color=colour, ls="--", lw=1, label=f"{key} (non-private)")
-    left.set_xscale("log")
+    _log_axis(left, eps)
     left.set_xlabel("epsilon spent (log scale)")
     left.set_ylabel("test metric")
     left.set_title("Detection vs privacy budget")
     left.set_ylim(-0.02, 1.02)
     left.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=8, loc="center right")
+    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
 
     support = base["per_label_support"]
     cmap = plt.get_cmap("tab10")
@@ -57,13 +64,13 @@ def plot_tradeoff(result: TradeoffResult, path: str | Path) -> Path:
         right.plot(eps, [p.test["per_label_recall"].get(name, float("nan")) for p in dp], "o-", color=colour,
                    label=f"{name} (n={support.get(name, 0)})")
         right.axhline(base["per_label_recall"].get(name, float("nan")), color=colour, ls="--", lw=1)
-    right.set_xscale("log")
+    _log_axis(right, eps)
     right.set_xlabel("epsilon spent (log scale)")
     right.set_ylabel("test recall (detection rate)")
     right.set_title("Per-attack-label recall (dashed: non-private)")
     right.set_ylim(-0.02, 1.02)
     right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=8, loc="lower right")
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     note = " (synthetic demo data)" if result.synthetic else ""
     fig.suptitle(f"Privacy/utility trade-off, n_train={result.n_train}{note}")
     out.parent.mkdir(parents=True, exist_ok=True)
