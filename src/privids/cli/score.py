@@ -25,7 +25,7 @@ def _render(result: object, *, model: Path, written: str | None, as_json: bool) 
     if as_json:
         typer.echo(json.dumps({"model": str(model), "rows": len(result), "counts": counts, "out": written}))
         return
-    table = Table(title=f"privids score: {len(result)} flows with {model}")
+    table = Table(title=f"{len(result)} flows scored")
     for col in ("verdict", "flows"):
         table.add_column(col)
     for verdict, n in counts.items():
@@ -34,7 +34,8 @@ def _render(result: object, *, model: Path, written: str | None, as_json: bool) 
     attacks = [r for r in result.to_records() if r["verdict"] != "benign"][:_PREVIEW]
     if attacks:
         preview = Table(title=f"first {len(attacks)} attack/unscored rows")
-        keys = [k for k in ("row", "src_ip", "dst_ip", "probability", "verdict", "family", "reason") if k in attacks[0]]
+        keys = [k for k in ("row", "source_line", "src_ip", "dst_ip", "probability", "verdict", "family", "reason")
+                if k in attacks[0]]
         for k in keys:
             preview.add_column(k)
         for r in attacks:

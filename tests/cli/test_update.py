@@ -1,0 +1,64 @@
+"""``privids update`` through the real Typer app: a new version, the ledger, and refusal over budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import shared_path
+from privids.artifacts import load_artifact
+from privids.cli._app import build_app
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.shared
+runner = CliRunner()
+DDOS = ("data", "cicids2017", "machinelearningcve", "friday_ddos_sample_pecord.csv")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real DP artifact (epsilon about 2), trained on the shared PortScan sample."""
+    from privids.artifacts import save_detector
+    from privids.config import DataConfig, PrivacyConfig, TrainConfig
+    from privids.evaluation.detectors import train_detector
+    from privids.features import prepare_data
+
+    data = prepare_data(shared_path("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_pecord.csv"),
+                        DataConfig(), rng=0)
+    cfg = TrainConfig(hidden=(16, 16))
+    det = train_detector(data, cfg, privacy=PrivacyConfig(target_epsilon=2.0, batch_size=128, epochs=2, lr=0.1), rng=0)
+    return save_detector(tmp_path_factory.mktemp("cli-upd") / "detector", det, data, train_cfg=cfg)
+
+
+def test_update_then_refuse_over_budget(model_dir: Path) -> None:
+    app = build_app()
+    data = str(shared_path(*DDOS))
+    # First update opens the ledger (budget 3) and writes detector-v2 next to the base model.
+    r = runner.invoke(app, ["update", "--model", str(model_dir), "--data", data, "--epsilon", "1.0", "--budget", "3",
+                            "--budget-delta", "1e-3", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    v2 = model_dir.parent / "detector-v2"
+    assert out["out"] == str(v2) and out["version"] == 2 and len(out["ledger"]["releases"]) == 2
+    assert load_artifact(v2).metadata["ledger"] == out["ledger"]
+    # Same data again: 0.99 already spent there + 2.5 > 3, refused with exit code 4 and nothing written.
+    r2 = runner.invoke(app, ["update", "--model", str(v2), "--data", data, "--epsilon", "2.5"])
+    assert r2.exit_code == 4 and "lifetime budget" in r2.output and "Traceback" not in r2.output
+    assert not (model_dir.parent / "detector-v3").exists()
+    # A smaller release fits and prints the ledger table.
+    r3 = runner.invoke(app, ["update", "--model", str(v2), "--data", data, "--epsilon", "0.5"])
+    assert r3.exit_code == 0, r3.output
+    assert "composed total" in r3.output and (model_dir.parent / "detector-v3").is_dir()
+    led = load_artifact(model_dir.parent / "detector-v3").metadata["ledger"]
+    assert len(led["releases"]) == 3 and led["total"]["epsilon"] == pytest.approx(
+        max(led["releases"][0]["epsilon"], led["releases"][1]["epsilon"] + led["releases"][2]["epsilon"]))
+
+
+def test_first_update_without_budget_is_a_config_error(model_dir: Path, tmp_path: Path) -> None:
+    r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
+                                    "--out", str(tmp_path / "v2")])
+    assert r.exit_code == 3 and "--budget" in r.output and not (tmp_path / "v2").exists()
