@@ -88,8 +88,9 @@ def test_claimed_small_epsilon_is_contradicted_by_a_leaky_model(memorised) -> No
 def test_untrained_model_is_near_chance_and_default_delta() -> None:
     data = make_synthetic(n=1000, seed=5)
     model = train_binary_mlp(data.train.X, data.train.y, epochs=1, lr=1e-3, batch_size=256, rng=0)
-    table = run_membership({"dp": (model, 1.0)}, data, n=150, attacks=("loss",), rng=0)
+    table = run_membership({"dp": (model, 1.0), "dp-none-delta": (model, 1.0, None)}, data, n=150, attacks=("loss",), rng=0)
     row = table.row("dp", "loss")
+    assert table.row("dp-none-delta", "loss").delta == row.delta
     assert 0.4 < row.auc < 0.6 and row.within_bound
     assert row.delta == pytest.approx(1 / (10 * len(data.train)))
     assert table.to_dict()["rows"][0]["model"] == "dp"

@@ -225,7 +225,8 @@ def _unpack(spec: Any, n_train: int) -> tuple[nn.Module, float | None, float]:
     if eps is not None and (not math.isfinite(eps) or eps < 0):
         raise ConfigError(f"epsilon must be a non-negative finite number or None; got {eps!r}.")
     # Same default as PrivacyConfig: delta = 1 / (10 n) when the caller does not say.
-    delta = float(spec[2]) if len(spec) == 3 else (0.0 if eps is None else 1.0 / (10 * n_train))
+    given = spec[2] if len(spec) == 3 else None
+    delta = float(given) if given is not None else (0.0 if eps is None else 1.0 / (10 * n_train))
     return model, (None if eps is None else float(eps)), delta
 
 
@@ -245,7 +246,7 @@ def run_membership(
     ----------
     models : mapping of str to module or (module, epsilon) or (module, epsilon, delta)
         Binary-logit models trained on ``data.train``; epsilon None means no DP guarantee.
-        Without a delta, ``1 / (10 * len(data.train))`` is assumed (privids' default).
+        Without a delta (or with None), ``1 / (10 * len(data.train))`` is assumed (privids' default).
     data : PreparedData
     n : int, default=2000
         Members drawn from ``data.train`` and as many non-members from ``data.test`` (fewer when
