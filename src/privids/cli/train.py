@@ -49,8 +49,8 @@ def _summary_table(title: str, reports: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
-def _label_table(report: dict[str, Any]) -> Table:
-    table = Table(title="detection rate per attack label (test)")
+def _label_table(report: dict[str, Any], *, split: str) -> Table:
+    table = Table(title=f"detection rate per attack label ({split})")
     for col in ("label", "support", "detected", "detection rate"):
         table.add_column(col, justify="left" if col == "label" else "right")
     for label, row in report["binary"].get("per_label", {}).items():
@@ -60,7 +60,8 @@ def _label_table(report: dict[str, Any]) -> Table:
 
 def _render(metrics: dict[str, Any], reports: dict[str, dict[str, Any]], *, title: str, written: Path) -> None:
     _out.print(_summary_table(title, reports))
-    _out.print(_label_table(list(reports.values())[-1]))
+    split, last = list(reports.items())[-1]
+    _out.print(_label_table(last, split=split))
     privacy = metrics.get("privacy")
     if privacy:
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in privacy.items() if not isinstance(v, dict | list))
@@ -154,7 +155,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(result.metrics_path.read_text(encoding="utf-8"), nl=False)
             return
         m = result.metrics
-        title = f"privids train: {m['kind']} ({m['task']}) on {m['data']['rows']} rows"
+        rows = ", ".join(f"{k} {v}" for k, v in m["data"]["rows"].items())
+        title = f"privids train: {m['kind']} ({m['task']}); rows: {rows}"
         _render(m, {"validation": m["val"], "test": m["test"]}, title=title, written=result.metrics_path)
 
     @app.command("evaluate")

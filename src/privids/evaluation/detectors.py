@@ -17,7 +17,7 @@ from privids.evaluation.thresholds import choose_threshold
 from privids.exceptions import ConfigError
 from privids.models.predict import predict_scores
 from privids.models.registry import get_trainer
-from privids.models.train import fit_mlp, init_mlp, mlp_targets
+from privids.models.train import train_mlp_history
 
 __all__ = ["BINARY_CLASSES", "Detector", "FittedDetector", "evaluate_detector", "raw_scores", "train_detector"]
 
@@ -101,21 +101,8 @@ def _fit_model(
         losses = tuple(float(v) for v in result.losses)
         return result.model, losses, result.spent.to_dict()
     if cfg.model == "mlp":
-        # The generic loop directly (not train_mlp) so the loss curve is kept for the report.
-        model = init_mlp(data, cfg, rng=gen)
-        losses = fit_mlp(
-            model,
-            data.train.X,
-            mlp_targets(data, data.train, multiclass=cfg.multiclass),
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            optimizer=cfg.optimizer,
-            momentum=cfg.momentum,
-            rng=gen,
-            multiclass=cfg.multiclass,
-        )
-        return model.eval(), tuple(losses), None
+        model, losses = train_mlp_history(data, cfg, rng=gen)
+        return model, tuple(losses), None
     return get_trainer(cfg.model)(data, cfg, rng=gen), (), None
 
 

@@ -4,7 +4,7 @@ from privids.models.gbt import GBTModel, train_gbt
 from privids.models.mlp import FlowMLP, build_mlp
 from privids.models.predict import predict_scores
 from privids.models.registry import get_trainer, register_trainer, trainer_names
-from privids.models.train import OPTIMIZERS, fit_mlp, init_mlp, mlp_targets, train_mlp
+from privids.models.train import OPTIMIZERS, fit_mlp, init_mlp, mlp_targets, train_mlp, train_mlp_history
 
 __all__ = [
     "FlowMLP",
@@ -19,5 +19,6 @@ __all__ = [
     "register_trainer",
     "train_gbt",
     "train_mlp",
+    "train_mlp_history",
     "trainer_names",
 ]

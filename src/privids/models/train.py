@@ -14,7 +14,7 @@ from privids.data.dataset import PreparedData, SplitView
 from privids.exceptions import ConfigError, DataError
 from privids.models.mlp import FlowMLP, build_mlp
 
-__all__ = ["OPTIMIZERS", "fit_mlp", "init_mlp", "mlp_targets", "train_mlp"]
+__all__ = ["OPTIMIZERS", "fit_mlp", "init_mlp", "mlp_targets", "train_mlp", "train_mlp_history"]
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter], float, float], torch.optim.Optimizer]
 
@@ -157,6 +157,25 @@ def init_mlp(data: PreparedData, cfg: TrainConfig, *, rng: RandomLike) -> FlowML
     return build_mlp(len(data.feature_names), hidden=cfg.hidden, n_outputs=n_outputs, seed=child_seed(rng))
 
 
+def train_mlp_history(data: PreparedData, cfg: TrainConfig, *, rng: RandomLike) -> tuple[FlowMLP, list[float]]:
+    """:func:`train_mlp` that also returns the per-epoch mean training losses (for reports)."""
+    gen = as_generator(rng)
+    model = init_mlp(data, cfg, rng=gen)
+    losses = fit_mlp(
+        model,
+        data.train.X,
+        mlp_targets(data, data.train, multiclass=cfg.multiclass),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        optimizer=cfg.optimizer,
+        momentum=cfg.momentum,
+        rng=gen,
+        multiclass=cfg.multiclass,
+    )
+    return model.eval(), losses
+
+
 def train_mlp(data: PreparedData, cfg: TrainConfig, *, rng: RandomLike) -> FlowMLP:
     """Train the reference MLP on ``data.train`` with the settings in ``cfg``.
 
@@ -174,18 +193,4 @@ def train_mlp(data: PreparedData, cfg: TrainConfig, *, rng: RandomLike) -> FlowM
     FlowMLP
         The trained model, in eval mode.
     """
-    gen = as_generator(rng)
-    model = init_mlp(data, cfg, rng=gen)
-    fit_mlp(
-        model,
-        data.train.X,
-        mlp_targets(data, data.train, multiclass=cfg.multiclass),
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        optimizer=cfg.optimizer,
-        momentum=cfg.momentum,
-        rng=gen,
-        multiclass=cfg.multiclass,
-    )
-    return model.eval()
+    return train_mlp_history(data, cfg, rng=rng)[0]
