@@ -12,6 +12,7 @@ import typer
 _COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "config",
+    "data",
     "download",
     "explain",
     "train",

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privids._rng import as_generator
 from privids.data.report import line_set
+from privids.data.row_blocks import map_blocks
 from privids.data.table import FlowTable
 
 __all__ = ["constant_columns", "drop_duplicates", "drop_nonfinite", "label_codes"]
@@ -22,16 +24,20 @@ def label_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(classes, dtype=object)
 
 
-def _row_hash(X: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    h = np.zeros(X.shape[0], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(X.shape[1]):
-            # +0.0 folds -0.0 into 0.0 so equal values hash equally.
-            bits = (X[:, j] + np.float32(0.0)).view(np.uint32).astype(np.uint64)
-            h = h * _MIX + bits + np.uint64(j + 1)
-        if extra is not None:
-            h = h * _MIX + extra.astype(np.uint64)
-    return h
+def _row_hash(X: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row; only proposes duplicates (the exact values decide)."""
+    # Fixed odd weights: a linear hash mod 2**64, reproducible across runs and thread counts.
+    weights = as_generator(20170703).integers(1, 2**63, size=X.shape[1], dtype=np.uint64) * 2 + 1
+    out = np.empty(X.shape[0], dtype=np.uint64)
+
+    def one(s: slice) -> None:
+        # +0.0 folds -0.0 into 0.0 so equal values hash equally.
+        bits = (X[s] + np.float32(0.0)).astype(np.float32).view(np.uint32).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            out[s] = (bits * weights).sum(axis=1, dtype=np.uint64)
+
+    map_blocks(one, X.shape[0], block=8192)
+    return out
 
 
 def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,7 +60,8 @@ def drop_duplicates(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
     assert table.labels is not None
     codes, classes = label_codes(table.labels)
     h_feat = _row_hash(table.X)
-    h_full = h_feat * _MIX + codes.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h_full = h_feat * _MIX + codes.astype(np.uint64)
     group, first_idx = pd.factorize(h_full)[0], None
     _, first_idx = np.unique(group, return_index=True)
     rep = first_idx[group]
@@ -87,10 +94,15 @@ def drop_nonfinite(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
 
 def constant_columns(X: np.ndarray, names: tuple[str, ...]) -> list[str]:
     """Names of columns whose finite values are all equal (or that have no finite value)."""
-    out = []
-    for j, name in enumerate(names):
-        col = X[:, j]
-        fin = col[np.isfinite(col)]
-        if fin.size == 0 or fin.min() == fin.max():
-            out.append(name)
-    return out
+
+    def extremes(s: slice) -> tuple[np.ndarray, np.ndarray]:
+        B = X[s]
+        fin = np.isfinite(B)
+        return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0)
+
+    parts = map_blocks(extremes, X.shape[0])
+    if not parts:
+        return list(names)
+    low = np.min([p[0] for p in parts], axis=0)
+    high = np.max([p[1] for p in parts], axis=0)
+    return [n for n, lo, hi in zip(names, low, high, strict=True) if not np.isfinite(lo) or lo == hi]

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 
 from privids.exceptions import DataError
 
@@ -164,13 +165,21 @@ def normalise_labels(raw: Iterable[str]) -> tuple[np.ndarray, dict[str, dict[str
     return canon[inverse.ravel()], changed
 
 
+def _factorize(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Hash-based: millions of labels without a Python-level string sort.
+    codes, uniques = pd.factorize(np.asarray(labels, dtype=object))
+    return codes, np.asarray(uniques, dtype=object)
+
+
 def families_of(labels: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`attack_family` over an array of canonical labels."""
-    uniques, inverse = np.unique(np.asarray(labels).astype(str), return_inverse=True)
-    fam = np.array([attack_family(u) for u in uniques], dtype=object)
-    return fam[inverse.ravel()]
+    """Vectorised :func:`attack_family` over an array of labels (object array out)."""
+    codes, uniques = _factorize(labels)
+    fam = np.array([attack_family(str(u)) for u in uniques], dtype=object)
+    return fam[codes] if len(codes) else np.empty(0, dtype=object)
 
 
 def binary_target(labels: np.ndarray) -> np.ndarray:
     """0 for BENIGN, 1 for every attack label (int64)."""
-    return (np.asarray(labels).astype(str) != BENIGN).astype(np.int64)
+    codes, uniques = _factorize(labels)
+    attack = np.array([str(u) != BENIGN for u in uniques], dtype=np.int64)
+    return attack[codes] if len(codes) else np.empty(0, dtype=np.int64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from privids.features.pipeline import choose_features, prepare_data
+from privids.features.pipeline import choose_features, data_report, prepare_data
 from privids.features.transforms import FlowTransform
 
-__all__ = ["FlowTransform", "choose_features", "prepare_data"]
+__all__ = ["FlowTransform", "choose_features", "data_report", "prepare_data"]

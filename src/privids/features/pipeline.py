@@ -20,7 +20,7 @@ from privids.data.table import FlowTable
 from privids.exceptions import DataError
 from privids.features.transforms import FlowTransform
 
-__all__ = ["choose_features", "prepare_data"]
+__all__ = ["choose_features", "data_report", "prepare_data"]
 
 _META_KEEP = ("day", "timestamp", "source_file", "source_line", "flow_id", "src_ip", "src_port", "dst_ip", "protocol")
 
@@ -47,10 +47,10 @@ def choose_features(table: FlowTable, cfg: DataConfig) -> tuple[tuple[str, ...],
     return chosen, info
 
 
-def _view(table: FlowTable, idx: np.ndarray, raw: np.ndarray, transform: FlowTransform) -> SplitView:
+def _view(table: FlowTable, idx: np.ndarray, cols: list[int], transform: FlowTransform) -> SplitView:
     labels = table.labels[idx]  # type: ignore[index]
     return SplitView(
-        X=transform.transform(raw[idx]),
+        X=transform.transform(table.X, rows=idx, columns=cols),
         y=binary_target(labels),
         labels=labels,
         families=families_of(labels) if labels.size else np.empty(0, dtype=object),
@@ -117,14 +117,15 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
             table.labels, cfg.fractions, rng=cfg.seed if rng is None else rng, rare_policy=cfg.rare_policy,
             sources=_label_sources(table),
         )  # fmt: skip
-    raw = table.matrix(names)
-    transform = FlowTransform.fit(raw[tr], names, log_transform=cfg.log_transform)
+    # Columns are read straight from the table (no copy of the chosen-feature matrix).
+    cols = [table.feature_names.index(n) for n in names]
+    transform = FlowTransform.fit(table.X, names, log_transform=cfg.log_transform, rows=tr, columns=cols)
     split_info["sizes"] = {"train": int(tr.size), "val": int(va.size), "test": int(te.size)}
     split_info["labels"] = {k: _split_counts(table.labels, i) for k, i in (("train", tr), ("val", va), ("test", te))}
     sections["split"] = split_info
     sections["rows"] = {"loaded": rows_loaded, "after_cleaning": len(table)}
 
-    train, val, test = (_view(table, i, raw, transform) for i in (tr, va, te))
+    train, val, test = (_view(table, i, cols, transform) for i in (tr, va, te))
     family_names = tuple(sorted({str(f) for s in (train, val, test) for f in s.families}))
     report = table.report
     for k, v in sections.items():
@@ -145,3 +146,26 @@ def _label_sources(table: FlowTable) -> dict[str, list[str]]:
     """Label -> files it occurs in (for naming the files of a rare class)."""
     pairs = pd.DataFrame({"l": table.labels, "f": table.meta["source_file"]}).drop_duplicates()
     return {str(k): sorted(map(str, g["f"])) for k, g in pairs.groupby("l")}
+
+
+def data_report(source: str | Path, cfg: DataConfig | None = None, *, mode: str = "train") -> dict[str, Any]:
+    """The data report of a source, without keeping the arrays (``privids data inspect``).
+
+    Parameters
+    ----------
+    source : str or Path
+    cfg : DataConfig, optional
+    mode : {"train", "score"}, default="train"
+        ``train`` runs the whole :func:`prepare_data` (so the report has the duplicate, feature
+        and split sections); ``score`` only loads, as the scorer would (labels optional).
+
+    Returns
+    -------
+    dict
+        ``DataReport.to_dict()`` plus the post-load sections.
+    """
+    cfg = cfg or DataConfig()
+    if mode == "score":
+        cache = cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir()
+        return load_flows(source, mode="score", cache_dir=cache).report.to_dict()
+    return prepare_data(source, cfg).report

@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from privids.data.row_blocks import map_blocks, take_rows
 from privids.exceptions import ModelError
 
-__all__ = ["CLIP", "SENTINEL_FEATURES", "FlowTransform"]
+__all__ = ["CLIP", "MEDIAN_SAMPLE", "SENTINEL_FEATURES", "FlowTransform"]
 
 CLIP = 1e4
+MEDIAN_SAMPLE = 200_000
 SENTINEL_FEATURES = frozenset({"Init_Win_bytes_forward", "Init_Win_bytes_backward"})
 _NO_LOG = frozenset({"Destination Port"})
 _KIND = "privids.FlowTransform/1"
@@ -68,55 +70,122 @@ class FlowTransform:
     scale: tuple[float, ...]
 
     @classmethod
-    def fit(cls, raw: np.ndarray, feature_names: Sequence[str], *, log_transform: bool = True) -> FlowTransform:
+    def fit(
+        cls,
+        raw: np.ndarray,
+        feature_names: Sequence[str],
+        *,
+        log_transform: bool = True,
+        rows: np.ndarray | None = None,
+        columns: Sequence[int] | None = None,
+    ) -> FlowTransform:
         """Learn the parameters from raw training features.
 
         Parameters
         ----------
-        raw : ndarray, shape (n, F)
-            Raw training values in ``feature_names`` order (inf/NaN allowed).
+        raw : ndarray, shape (n, F) or wider
+            Raw training values (inf/NaN allowed), in ``feature_names`` order unless ``columns``
+            says where each feature sits.
         feature_names : sequence of str
         log_transform : bool, default=True
+        rows : ndarray of int, optional
+            Training rows of ``raw`` (avoids copying a split out of a large table).
+        columns : sequence of int, optional
+            Column of ``raw`` holding each of ``feature_names``.
 
         Returns
         -------
         FlowTransform
+
+        Notes
+        -----
+        The median (the NaN fill) is taken over at most :data:`MEDIAN_SAMPLE` training rows, every
+        k-th row in order (exact for smaller training sets); every other statistic uses all rows.
         """
         names = tuple(feature_names)
-        if raw.ndim != 2 or raw.shape[1] != len(names):
-            raise ModelError(f"fit needs an (n, {len(names)}) matrix; got shape {raw.shape}.")
-        log = tuple(log_transform and _default_log(n) for n in names)
-        med, low, high, mean, scale = [], [], [], [], []
-        for j, name in enumerate(names):
-            col = _sign_rule(raw[:, j].astype(np.float64), name)
-            fin = col[np.isfinite(col)]
-            m = float(np.median(fin)) if fin.size else 0.0
-            lo = float(fin.min()) if fin.size else 0.0
-            hi = float(fin.max()) if fin.size else 0.0
-            x = _fill(col, m, lo, hi)
-            if log[j]:
-                x = _signed_log1p(x)
-            mu, sd = (float(x.mean()), float(x.std())) if x.size else (0.0, 0.0)
-            med.append(m), low.append(lo), high.append(hi), mean.append(mu)
-            scale.append(sd if sd > 0 and np.isfinite(sd) else 1.0)
-        return cls(names, log, tuple(med), tuple(low), tuple(high), tuple(mean), tuple(scale))
+        cols = _columns(raw, names, columns)
+        n = raw.shape[0] if rows is None else len(rows)
+        log = np.array([log_transform and _default_log(c) for c in names])
+        sentinel = np.array([c in SENTINEL_FEATURES for c in names])
+        if n == 0:
+            zeros = (0.0,) * len(names)
+            return cls(names, tuple(bool(v) for v in log), zeros, zeros, zeros, zeros, (1.0,) * len(names))
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Map raw features ``(n, F)`` in :attr:`feature_names` order to finite float32 inputs."""
+        step = max(1, -(-n // MEDIAN_SAMPLE))
+        sample_rows = np.arange(0, n, step) if rows is None else rows[::step]
+        sample = _sign_rule(take_rows(raw, sample_rows, slice(None), cols).astype(np.float32), sentinel)
+        median = np.array([_finite_median(sample[:, j]) for j in range(len(names))])
+
+        def extremes(s: slice) -> tuple[np.ndarray, np.ndarray]:
+            B = _sign_rule(take_rows(raw, rows, s, cols).astype(np.float32), sentinel)
+            fin = np.isfinite(B)
+            return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0)
+
+        parts = map_blocks(extremes, n)
+        low = np.min([p[0] for p in parts], axis=0).astype(np.float64)
+        high = np.max([p[1] for p in parts], axis=0).astype(np.float64)
+        empty = ~np.isfinite(low)
+        low[empty], high[empty] = 0.0, 0.0
+        median[empty] = 0.0
+
+        def moments(s: slice) -> tuple[int, np.ndarray, np.ndarray]:
+            B = _apply_pre(take_rows(raw, rows, s, cols), sentinel, median, low, high, log).astype(np.float64)
+            mu = B.mean(axis=0)
+            return B.shape[0], mu, ((B - mu) ** 2).sum(axis=0)
+
+        count, mean, m2 = 0, np.zeros(len(names)), np.zeros(len(names))
+        for k, mu, sq in map_blocks(moments, n):
+            # Chan et al. pairwise update: numerically stable and independent of the thread count.
+            delta = mu - mean
+            total = count + k
+            mean = mean + delta * (k / total)
+            m2 = m2 + sq + delta**2 * (count * k / total)
+            count = total
+        sd = np.sqrt(m2 / count)
+        scale = np.where((sd > 0) & np.isfinite(sd), sd, 1.0)
+        return cls(
+            names,
+            tuple(bool(v) for v in log),
+            tuple(float(v) for v in median),
+            tuple(float(v) for v in low),
+            tuple(float(v) for v in high),
+            tuple(float(v) for v in mean),
+            tuple(float(v) for v in scale),
+        )
+
+    def transform(
+        self, X: np.ndarray, *, rows: np.ndarray | None = None, columns: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Map raw features to finite float32 model inputs.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n, F)
+            Raw values in :attr:`feature_names` order (or wider, with ``columns``).
+        rows, columns : optional
+            Row subset and the column of ``X`` holding each feature, as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of float32, shape (n or len(rows), F)
+        """
         X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ModelError(
-                f"transform expects {len(self.feature_names)} columns in the stored feature order; got shape "
-                f"{X.shape}; fix: pass table.matrix(transform.feature_names)."
-            )
-        out = np.empty(X.shape, dtype=np.float32)
-        with np.errstate(invalid="ignore", over="ignore"):
-            for j, name in enumerate(self.feature_names):
-                x = _fill(_sign_rule(X[:, j].astype(np.float64), name), self.median[j], self.low[j], self.high[j])
-                if self.log[j]:
-                    x = _signed_log1p(x)
-                z = (x - self.mean[j]) / self.scale[j]
-                out[:, j] = np.clip(np.nan_to_num(z, nan=0.0, posinf=CLIP, neginf=-CLIP), -CLIP, CLIP)
+        cols = _columns(X, self.feature_names, columns)
+        n = X.shape[0] if rows is None else len(rows)
+        out = np.empty((n, len(self.feature_names)), dtype=np.float32)
+        sentinel = np.array([c in SENTINEL_FEATURES for c in self.feature_names])
+        median, low, high = np.array(self.median), np.array(self.low), np.array(self.high)
+        mean, scale, log = np.array(self.mean), np.array(self.scale), np.array(self.log, dtype=bool)
+
+        def one(s: slice) -> None:
+            B = _apply_pre(take_rows(X, rows, s, cols), sentinel, median, low, high, log)
+            with np.errstate(invalid="ignore", over="ignore"):
+                z = (B.astype(np.float64) - mean) / scale
+            if not np.isfinite(z).all():
+                z = np.nan_to_num(z, nan=0.0, posinf=CLIP, neginf=-CLIP)
+            out[s] = np.clip(z, -CLIP, CLIP)
+
+        map_blocks(one, n)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,13 +225,44 @@ class FlowTransform:
         )
 
 
-def _sign_rule(col: np.ndarray, name: str) -> np.ndarray:
-    if name in SENTINEL_FEATURES:
-        return np.where(col < 0, -1.0, col)
-    return np.where(col < 0, 0.0, col)
+def _columns(X: np.ndarray, names: tuple[str, ...], columns: Sequence[int] | None) -> list[int]:
+    if X.ndim != 2:
+        raise ModelError(f"expected a 2-D feature matrix; got shape {X.shape}.")
+    if columns is None:
+        if X.shape[1] != len(names):
+            raise ModelError(
+                f"transform expects {len(names)} columns in the stored feature order; got shape {X.shape}; "
+                "fix: pass table.matrix(transform.feature_names)."
+            )
+        return list(range(len(names)))
+    if len(columns) != len(names):
+        raise ModelError(f"columns must give one position per feature ({len(names)}); got {len(columns)}.")
+    return [int(c) for c in columns]
 
 
-def _fill(col: np.ndarray, median: float, low: float, high: float) -> np.ndarray:
-    col = np.where(np.isnan(col), median, col)
-    col = np.where(col == np.inf, high, col)
-    return np.where(col == -np.inf, low, col)
+def _finite_median(col: np.ndarray) -> float:
+    fin = col[np.isfinite(col)]
+    return float(np.median(fin.astype(np.float64))) if fin.size else 0.0
+
+
+def _sign_rule(B: np.ndarray, sentinel: np.ndarray) -> np.ndarray:
+    """Rule 3 in place on a float block: negatives -> -1 (sentinel columns) or 0."""
+    neg = B < 0
+    if neg.any():
+        B[neg] = np.broadcast_to(np.where(sentinel, -1.0, 0.0), B.shape)[neg]
+    return B
+
+
+def _apply_pre(
+    block: np.ndarray, sentinel: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray, log: np.ndarray
+) -> np.ndarray:
+    """Rules 1-4 on a raw block (float32 out)."""
+    B = _sign_rule(block.astype(np.float32), sentinel)
+    if not np.isfinite(B).all():
+        shape = B.shape
+        B = np.where(np.isnan(B), np.broadcast_to(median, shape), B)
+        B = np.where(B == np.inf, np.broadcast_to(high, shape), B)
+        B = np.where(B == -np.inf, np.broadcast_to(low, shape), B).astype(np.float32)
+    if log.any():
+        B[:, log] = _signed_log1p(B[:, log])
+    return B
