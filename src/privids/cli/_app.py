@@ -17,6 +17,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "explain",
     "train",
     "tradeoff",
+    "federate",
     "score", "serve", "update",
 )
 

@@ -6,12 +6,18 @@ from privids.federated.guard import GuardedStrategy, ReplyScreen
 from privids.federated.local import ClientPartition, LocalSettings, LocalTrainer, LocalUpdate, evaluate_locally, train_locally
 from privids.federated.partition import parse_scheme, partition_indices, partition_summary
 from privids.federated.server_app import PrivacyStatement, RoundMetrics, ServerSpec, run_rounds
-from privids.federated.simulation import FederationResult, detection_metrics, make_partitions, run_federation
+from privids.federated.compare import REFERENCE_FEDERATION, Comparison, VariantRow, compare_variants, score_model
+from privids.federated.simulation import FederationResult, detection_metrics, export_partitions, make_partitions, run_federation
 from privids.federated.strategies import CentralDP, build_strategy, client_level_epsilon, register_strategy, strategy_names
 
 __all__ = sorted(
     [
+        "REFERENCE_FEDERATION",
         "CentralDP",
+        "Comparison",
+        "VariantRow",
+        "compare_variants",
+        "score_model",
         "ClientPartition",
         "FederationResult",
         "GuardedStrategy",
@@ -29,6 +35,7 @@ __all__ = sorted(
         "detection_metrics",
         "evaluate_locally",
         "load_partition_file",
+        "export_partitions",
         "make_partitions",
         "parse_scheme",
         "partition_indices",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from privids._rng import RandomLike, as_generator, child_seed
 from privids.config import FederatedConfig, PrivacyConfig
 from privids.data.dataset import PreparedData, SplitView
 from privids.exceptions import ConfigError, FederationError
-from privids.federated.client_app import build_client_app
+from privids.federated.client_app import build_client_app, save_partition_file
 from privids.federated.grid import LocalGrid, local_task_identity
 from privids.federated.local import ClientPartition, LocalTrainer, model_from_state
 from privids.federated.partition import partition_indices, partition_summary
@@ -24,7 +25,7 @@ from privids.federated.server_app import PrivacyStatement, RoundMetrics, ServerO
 from privids.federated.strategies import CentralDP
 from privids.models.mlp import FlowMLP
 
-__all__ = ["ENGINES", "FederationResult", "detection_metrics", "make_partitions", "run_federation"]
+__all__ = ["ENGINES", "FederationResult", "detection_metrics", "export_partitions", "make_partitions", "run_federation"]
 
 ENGINES = ("inprocess", "simulation")
 ProgressFn = Callable[[int, int, dict[str, float]], None]
@@ -105,6 +106,22 @@ def make_partitions(data: PreparedData, cfg: FederatedConfig, *, rng: RandomLike
         )
         for i, (t, v) in enumerate(zip(train_parts, val_parts, strict=True))
     ]
+
+
+def export_partitions(data: PreparedData, cfg: FederatedConfig, out_dir: str | Path, *, rng: RandomLike = None) -> list[Path]:
+    """Write ``org_<i>.npz`` per organisation plus ``server_val.npz`` for a SuperNode deployment.
+
+    Each SuperNode is then started with ``--node-config "data-path='.../org_<i>.npz'
+    partition-id=<i>"``; the ServerApp's run config may name ``eval-path='.../server_val.npz'``.
+    Only arrays are written (``allow_pickle=False`` loads them).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = make_partitions(data, cfg, rng=rng if rng is not None else cfg.seed)
+    paths = [save_partition_file(p, out / f"org_{p.partition_id}.npz") for p in parts]
+    server = ClientPartition(partition_id=-1, X=data.val.X, y=data.val.y, X_eval=data.val.X[:0], y_eval=data.val.y[:0])
+    paths.append(save_partition_file(server, out / "server_val.npz"))
+    return paths
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,169 @@
+"""``privids federate``: train across organisations with Flower and show what each round did."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from privids.cli._errors import friendly_errors
+
+_out = Console()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return "inf" if math.isinf(v) else ("nan" if math.isnan(v) else f"{v:.4f}")
+    return str(v)
+
+
+def _json(obj: Any) -> str:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(obj), default=str)
+
+
+def _round_table(result: Any) -> Table:
+    table = Table(title=f"privids federate: {result.config['clients']} organisations, partition {result.config['partition']}, {result.engine}")
+    for col in ("round", "val F1", "recall", "FPR", "ROC-AUC", "client loss", "accepted", "rejected", "client eps"):
+        table.add_column(col, justify="right" if col not in ("accepted", "rejected") else "left")
+    for r in result.rounds:
+        s = r.server
+        rejected = "; ".join(f"{k}: {v}" for k, v in r.rejected.items()) or ("skipped: " + r.skipped if r.skipped else "")
+        table.add_row(
+            str(r.round), _fmt(s.get("f1")), _fmt(s.get("recall")), _fmt(s.get("fpr")), _fmt(s.get("roc_auc")),
+            _fmt(r.clients.get("eval_loss")), ",".join(map(str, r.accepted)), rejected, _fmt(r.client_epsilon),
+        )  # fmt: skip
+    return table
+
+
+def _org_table(result: Any) -> Table:
+    table = Table(title="organisations: data and privacy statement")
+    for col in ("org", "train flows", "attack families", "guarantee", "epsilon", "delta", "mechanism"):
+        table.add_column(col)
+    stmts: dict[int, list[Any]] = {}
+    for p in result.privacy:
+        stmts.setdefault(p.partition_id, []).append(p)
+    for pid, rows in enumerate(result.partitions):
+        fams = ", ".join(f"{k} {v}" for k, v in rows.items() if k not in ("total", "BENIGN")) or "none"
+        mine = stmts.get(pid) or [None]
+        for i, st in enumerate(mine):
+            head = (str(pid), str(rows["total"]), fams) if i == 0 else ("", "", "")
+            if st is None:
+                table.add_row(*head, "excluded", "-", "-", result.excluded.get(pid, "-"))
+            else:
+                table.add_row(*head, st.level, _fmt(st.epsilon), f"{st.delta:.3g}", st.mechanism)
+    return table
+
+
+def _compare_table(comparison: Any) -> Table:
+    table = Table(title=f"variants on the same test split ({comparison.test_rows} flows)")
+    fams = sorted({f for r in comparison.rows for f in r.per_attack_recall})
+    for col in ("variant", "partition", "F1", "recall", "FPR", *[f"recall {f}" for f in fams], "epsilon", "level"):
+        table.add_column(col, justify="left" if col in ("variant", "partition", "level") else "right")
+    for r in comparison.rows:
+        table.add_row(
+            r.variant, r.partition, _fmt(r.f1), _fmt(r.recall), _fmt(r.fpr),
+            *[_fmt(r.per_attack_recall.get(f)) for f in fams], _fmt(r.epsilon), r.level,
+        )  # fmt: skip
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``privids federate`` to ``app``."""
+
+    @app.command("federate")
+    @friendly_errors
+    def federate(
+        data: Annotated[Path, typer.Option("--data", help="Flow CSV file or folder (any supported schema).")],
+        clients: Annotated[int, typer.Option("--clients", help="Organisations.")] = 5,
+        rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds.")] = 5,
+        partition: Annotated[str, typer.Option("--partition", help="iid, day, family or dirichlet:ALPHA.")] = "iid",
+        strategy: Annotated[str, typer.Option("--strategy", help="fedavg, krum, multikrum, median, trimmed, bulyan.")] = "fedavg",
+        local_epochs: Annotated[int, typer.Option("--local-epochs", help="Local epochs per round.")] = 5,
+        lr: Annotated[float, typer.Option("--lr", help="Local Adam learning rate.")] = 3e-3,
+        batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+        dp: Annotated[bool, typer.Option("--dp", help="DP-FedAvg: clip each update, Gaussian noise at the server.")] = False,
+        dp_noise: Annotated[float, typer.Option("--dp-noise", help="DP-FedAvg noise multiplier.")] = 1.0,
+        dp_clip: Annotated[float, typer.Option("--dp-clip", help="DP-FedAvg clipping norm.")] = 1.0,
+        local_dp: Annotated[bool, typer.Option("--local-dp", help="Record-level DP-SGD inside every organisation.")] = False,
+        local_noise: Annotated[float, typer.Option("--local-noise", help="Local DP-SGD noise multiplier.")] = 1.1,
+        local_epsilon: Annotated[float | None, typer.Option("--local-epsilon", help="Calibrate local noise to this record-level epsilon over all rounds.")] = None,
+        local_batch: Annotated[int, typer.Option("--local-batch", help="Local DP-SGD expected batch size.")] = 256,
+        min_clients: Annotated[int | None, typer.Option("--min-clients", help="Valid updates needed per round (default: all with data).")] = None,
+        engine: Annotated[str, typer.Option("--engine", help="simulation (Flower/Ray) or inprocess.")] = "simulation",
+        compare: Annotated[bool, typer.Option("--compare", help="Also train centralised, DP-SGD, FedAvg and DP-FedAvg and compare on the test split.")] = False,
+        export: Annotated[Path | None, typer.Option("--export", help="Write one .npz per organisation for a SuperNode deployment, then stop.")] = None,
+        seed: Annotated[int, typer.Option("--seed")] = 42,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    ) -> None:
+        """Train the detector across organisations with Flower; only model updates travel.
+
+        Prints a per-round table (server-side validation metrics, accepted and rejected
+        organisations with reasons, client-level epsilon) and one privacy statement per
+        organisation. See docs/federated.md.
+        """
+        from privids.config import FederatedConfig, PrivacyConfig
+        from privids.features.pipeline import prepare_data
+
+        cfg = FederatedConfig(
+            clients=clients, rounds=rounds, partition=partition, local_epochs=local_epochs, lr=lr, batch_size=batch_size,
+            strategy=strategy, central_dp=dp, dp_noise_multiplier=dp_noise, dp_clipping_norm=dp_clip, local_dp=local_dp,
+            min_clients=min_clients, seed=seed,
+        )  # fmt: skip
+        privacy = PrivacyConfig(noise_multiplier=local_noise, target_epsilon=local_epsilon, batch_size=local_batch, epochs=local_epochs)
+        # Flower logs every message at INFO; the tables below say what matters.
+        logging.getLogger("flwr").setLevel(logging.WARNING)
+        prepared = prepare_data(data, rng=seed)
+        if export is not None:
+            from privids.federated import export_partitions
+
+            paths = export_partitions(prepared, cfg, export)
+            typer.echo(json.dumps({"written": [str(p) for p in paths]}) if as_json else "\n".join(map(str, paths)))
+            return
+        if compare:
+            from privids.federated.compare import REFERENCE_FEDERATION, compare_variants
+
+            fed = cfg if cfg.local_epochs != REFERENCE_FEDERATION.local_epochs or cfg.lr != REFERENCE_FEDERATION.lr else None
+            with _out.status("training the four variants...") as status:
+                comparison = compare_variants(
+                    prepared, privacy=privacy, federated=fed, partitions=(partition,) if partition != "iid" else ("iid", "family"),
+                    engine=engine, rng=seed, progress=lambda v: status.update(f"training {v}..."),
+                )  # fmt: skip
+            if as_json:
+                typer.echo(_json(comparison.to_dict()))
+            else:
+                _out.print(_compare_table(comparison))
+            return
+        from privids.federated.simulation import run_federation
+
+        with Progress(TextColumn("[bold]federated rounds"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.description}"),
+                      TimeElapsedColumn(), console=_out, disable=as_json, transient=True) as bar:  # fmt: skip
+            task = bar.add_task("", total=rounds)
+            result = run_federation(
+                prepared, cfg, privacy=privacy, engine=engine, rng=seed,
+                progress=lambda r, total, m: bar.update(task, completed=r, description=f"val F1 {m.get('f1', float('nan')):.4f}"),
+            )  # fmt: skip
+        if as_json:
+            typer.echo(_json(result.to_dict()))
+            return
+        _out.print(_round_table(result))
+        _out.print(_org_table(result))
+        if result.excluded:
+            _out.print("excluded before round 1: " + "; ".join(f"org {k}: {v}" for k, v in result.excluded.items()))
