@@ -91,8 +91,9 @@ def test_dp_flags_reach_dp_sgd_and_the_artifact(flows, tmp_path):
         (["train", "--model", "svm"], 3, "train.model must be one of"),
         (["train", "--hidden", "64,x"], 3, "--hidden must be comma-separated"),
         (["train", "--model", "gbt", "--dp"], 3, "DP-SGD trains the MLP only"),
+        (["train", "--noise-multiplier", "1.0"], 3, "--noise-multiplier only apply to DP-SGD"),
     ],
-    ids=["model", "hidden", "dp-gbt"],
+    ids=["model", "hidden", "dp-gbt", "dp-flag-without-dp"],
 )
 def test_bad_train_options_give_one_line_and_exit_code(flows, tmp_path, args, code, match):
     result = _invoke(*args, "--data", str(flows / "train.csv"), "--out", str(tmp_path / "x"))

@@ -58,3 +58,24 @@ def test_same_seed_same_detector(data):
     b = train_detector(data, TrainConfig(epochs=1), rng=5)
     np.testing.assert_array_equal(a.predict_scores(data.test.X), b.predict_scores(data.test.X))
     assert a.threshold == b.threshold
+
+
+@pytest.mark.shared
+def test_case_11_rare_classes_are_reported_not_zeroed(tmp_path):
+    # Case 11: Heartbleed and Sql Injection have one flow each, kept in train only.
+    from conftest import shared_path
+
+    from privids.config import DataConfig
+    from privids.features import prepare_data
+
+    path = shared_path("cases", "11-rare-classes-split", "rare_classes.csv")
+    data = prepare_data(path, DataConfig(cache_dir=str(tmp_path)))
+    det = train_detector(data, TrainConfig(model="gbt", multiclass=True, gbt_estimators=20), rng=0)
+    out = evaluate_detector(det, data.test)
+    per_label = out["binary"]["per_label"]
+    assert per_label["Heartbleed"]["detection_rate"] == "n/a (support 0)"
+    assert per_label["Web Attack - Sql Injection"]["detection_rate"] == "n/a (support 0)"
+    mc = out["multiclass"]
+    assert {"Heartbleed", "Web Attack"} <= set(mc["excluded_from_macro"])
+    supported = [row["f1"] for row in mc["per_class"].values() if row["support"] > 0]
+    assert mc["macro_f1"] == pytest.approx(sum(supported) / len(supported))

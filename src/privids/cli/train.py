@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from privids.cli._errors import friendly_errors
+from privids.exceptions import ConfigError
 
 _out = Console()
 
@@ -74,8 +75,6 @@ def _render(metrics: dict[str, Any], reports: dict[str, dict[str, Any]], *, titl
 def _parse_hidden(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    from privids.exceptions import ConfigError
-
     try:
         widths = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as e:
@@ -149,6 +148,11 @@ def register(app: typer.Typer) -> None:
                     privacy_cfg, target_epsilon=target_epsilon, noise_multiplier=noise_multiplier
                 )
         else:
+            dp_only = {"--noise-multiplier": noise_multiplier, "--target-epsilon": target_epsilon,
+                       "--max-grad-norm": max_grad_norm, "--delta": delta, "--accountant": accountant}  # fmt: skip
+            given = [flag for flag, value in dp_only.items() if value is not None]
+            if given:
+                raise ConfigError(f"{', '.join(given)} only apply to DP-SGD; got them without --dp; add --dp or drop them.")
             train_cfg = _override(train_cfg, lr=lr, batch_size=batch_size, epochs=epochs)
         result = train_to_artifact(data, out, train_cfg=train_cfg, data_cfg=data_cfg, privacy_cfg=privacy_cfg)
         if as_json:
