@@ -1,0 +1,233 @@
+"""The study's steps, each turning PreparedData into the plain result dict its report section reads.
+
+Every step imports the layer it needs inside the function: a layer that has not landed (or an
+optional extra that is missing) makes that one step report "not run" instead of breaking the
+study.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from privids._rng import RandomLike, as_generator, child_seed
+from privids.config import RunConfig
+from privids.data.dataset import PreparedData
+
+__all__ = [
+    "attacks_step",
+    "centralised_step",
+    "class_counts",
+    "data_step",
+    "federated_step",
+    "importance_step",
+    "membership_step",
+    "privacy_step",
+]
+
+_CURVE_POINTS = 200
+
+
+def class_counts(data: PreparedData) -> dict[str, int]:
+    """Flows per canonical label over all three splits (after cleaning)."""
+    c: Counter[str] = Counter()
+    for split in (data.train, data.val, data.test):
+        c.update(map(str, split.labels))
+    return dict(c.most_common())
+
+
+def data_step(data: PreparedData) -> dict[str, Any]:
+    """Class counts plus the headline numbers of the data report."""
+    rep = data.report
+    totals = rep.get("totals", {})
+    summary: dict[str, Any] = {
+        "files": totals.get("files"),
+        "rows read": totals.get("data_lines"),
+        "rows with non-finite rates": totals.get("nonfinite_rows"),
+        "features used": len(data.feature_names),
+        "fingerprint": data.fingerprint[:16],
+    }
+    for key, label in (("nonfinite_removed", "non-finite rows removed"), ("empty_labels_removed", "empty labels removed")):
+        if key in rep:
+            summary[label] = rep[key] if not isinstance(rep[key], dict) else rep[key].get("rows", rep[key])
+    if isinstance(rep.get("duplicates"), dict):
+        summary["duplicates removed"] = rep["duplicates"].get("removed", rep["duplicates"].get("rows"))
+    splits = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    return {"class_counts": class_counts(data), "report": {**summary, "split sizes": splits}}
+
+
+def _curve(y: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, scores)
+    # Thin the curve for the figure and metrics.json: keep its shape, drop thousands of steps.
+    idx = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), _CURVE_POINTS)).astype(int))
+    return {"fpr": fpr[idx].round(5).tolist(), "tpr": tpr[idx].round(5).tolist()}
+
+
+def _family_recall(scores: np.ndarray, threshold: float, families: np.ndarray) -> dict[str, float]:
+    flagged = scores >= threshold
+    fam = np.asarray(families).astype(str)
+    # For BENIGN the share *not* flagged (true-negative rate), so that higher is better everywhere.
+    return {f: float((~flagged[fam == f]).mean() if f == "BENIGN" else flagged[fam == f].mean()) for f in sorted(set(fam))}
+
+
+def centralised_step(data: PreparedData, cfg: RunConfig, *, out_dir: Path | None, rng: RandomLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train the MLP and the tree model, evaluate on test, save both artifacts.
+
+    Returns
+    -------
+    (dict, dict)
+        Section results per model, and the fitted detectors by name (for later steps).
+    """
+    from privids.evaluation.detectors import evaluate_detector, train_detector
+
+    gen = as_generator(rng)
+    results: dict[str, Any] = {}
+    fitted: dict[str, Any] = {}
+    for kind in ("mlp", "gbt"):
+        tcfg = dataclasses.replace(cfg.train, model=kind, multiclass=False)
+        det = train_detector(data, tcfg, rng=child_seed(gen))
+        rep = evaluate_detector(det, data.test)["binary"]
+        # Binary head: the raw score is P(attack).
+        scores = det.predict_scores(data.test.X)
+        metrics = {k: rep[k] for k in ("roc_auc", "pr_auc", "f1", "precision", "recall", "fpr", "accuracy", "threshold")}
+        metrics["train_seconds"] = round(det.train_seconds, 2)
+        results[kind] = {
+            "metrics": metrics,
+            "roc": _curve(data.test.y, scores),
+            "confusion": {"matrix": rep["confusion_matrix"], "labels": ["BENIGN", "attack"]},
+            "per_family_recall": _family_recall(scores, det.threshold, data.test.families),
+            "per_label": rep.get("per_label", {}),
+        }
+        fitted[kind] = det
+        if out_dir is not None:
+            from privids.artifacts import save_detector
+
+            path = save_detector(out_dir / "models" / kind, det, data, train_cfg=tcfg, data_cfg=cfg.data,
+                                 metrics={"test": rep})
+            results[kind]["artifact"] = str(path)
+    return results, fitted
+
+
+def privacy_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike) -> dict[str, Any]:
+    """DP-SGD at every configured budget next to the non-private MLP (same test split)."""
+    from privids.privacy.tradeoff import run_tradeoff
+
+    res = run_tradeoff(data, epsilons=cfg.epsilons, train=cfg.train, privacy=cfg.privacy, rng=rng)
+    base = res.baseline.test
+    points = []
+    for p in res.points[1:]:
+        points.append({
+            "epsilon": p.spent.epsilon if p.spent is not None else None,
+            "target_epsilon": p.target_epsilon,
+            "delta": getattr(p.spent, "delta", None),
+            "noise_multiplier": getattr(p.spent, "noise_multiplier", None),
+            "f1": p.test["f1"],
+            "recall": p.test["recall"],
+            "fpr": p.test["fpr"],
+        })
+    return {"points": points, "baseline": {"f1": base["f1"], "recall": base["recall"], "fpr": base["fpr"]},
+            "metrics": ("f1", "recall"), "full": res.to_dict()}
+
+
+def _history(result: Any) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    rounds = [r for r in result.rounds if r.server]
+    hist: dict[str, list[float]] = {"round": [r.round for r in rounds]}
+    for key in ("accuracy", "f1", "roc_auc", "recall", "fpr"):
+        if rounds and all(key in r.server for r in rounds):
+            hist[key] = [float(r.server[key]) for r in rounds]
+    last = rounds[-1] if rounds else None
+    final: dict[str, Any] = dict(last.server) if last else {}
+    final["client_epsilon"] = last.client_epsilon if last else None
+    final["rounds"] = len(rounds)
+    return hist, final
+
+
+def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike) -> dict[str, Any]:
+    """FedAvg and DP-FedAvg (server-side clipping + noise) over the configured federation."""
+    from privids.federated import run_federation
+
+    gen = as_generator(rng)
+    runs: dict[str, Any] = {}
+    for name, fed in (("FedAvg", dataclasses.replace(cfg.federated, central_dp=False)),
+                      ("DP-FedAvg", dataclasses.replace(cfg.federated, central_dp=True))):
+        res = run_federation(data, fed, engine="inprocess", rng=child_seed(gen), hidden=cfg.train.hidden)
+        hist, final = _history(res)
+        runs[name] = {"history": hist, "final": final}
+    return runs
+
+
+def attacks_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, quick: bool) -> dict[str, Any]:
+    """Poisoning/backdoor attacks against each defence; cells are test F1 under attack."""
+    from privids.attacks import run_poisoning_matrix
+
+    settings = cfg.attack.malicious[:1] if quick else cfg.attack.malicious
+    mat = run_poisoning_matrix(data, attacks=cfg.attack.attacks, defences=cfg.attack.defences, settings=settings,
+                               rounds=cfg.federated.rounds, fed=cfg.federated, scale_factor=cfg.attack.scale_factor,
+                               clipping_norm=cfg.federated.dp_clipping_norm,
+                               noise_multiplier=cfg.federated.dp_noise_multiplier, rng=rng)
+    full = mat.to_dict()
+    att, cl = settings[0]
+    f1: dict[str, dict[str, float | None]] = {}
+    success: dict[str, dict[str, Any]] = {}
+    for c in mat.cells:
+        if (c.attackers, c.clients) != (att, cl):
+            continue
+        f1.setdefault(c.attack, {})[c.defence] = None if c.error or not np.isfinite(c.f1) else float(c.f1)
+        if c.attack != "none":
+            success.setdefault(c.attack, {})[c.defence] = None if c.error or not np.isfinite(c.success) else float(c.success)
+    return {"matrix": f1, "metric": f"test F1 under attack ({att} of {cl} clients malicious)",
+            "extra": success, "full": full}
+
+
+def membership_step(data: PreparedData, cfg: RunConfig, *, mlp: Any, rng: RandomLike) -> dict[str, Any]:
+    """Loss and shadow-model membership inference on the MLP and one DP-SGD MLP."""
+    from privids.attacks import loss_attack_scores, run_membership
+    from privids.evaluation.detectors import train_detector
+
+    gen = as_generator(rng)
+    eps = sorted(cfg.epsilons)[len(cfg.epsilons) // 2]
+    dp = train_detector(data, cfg.train, privacy=dataclasses.replace(cfg.privacy, target_epsilon=eps), rng=child_seed(gen))
+    dp_spent = dp.privacy or {}
+    models = {"MLP (non-private)": mlp,
+              f"DP-SGD MLP (eps={eps:g})": (dp.model, dp_spent.get("epsilon", eps), dp_spent.get("delta"))}
+    table = run_membership(models, data, n=cfg.attack.membership_samples, attacks=("loss",), rng=child_seed(gen))
+    # ROC of the loss attack on a fresh member/non-member draw, for the figure only.
+    k = min(cfg.attack.membership_samples, len(data.train), len(data.test))
+    mem = gen.choice(len(data.train), k, replace=False)
+    non = gen.choice(len(data.test), k, replace=False)
+    X = np.concatenate([data.train.X[mem], data.test.X[non]])
+    y = np.concatenate([data.train.y[mem], data.test.y[non]])
+    truth = np.r_[np.ones(k), np.zeros(k)]
+    out: dict[str, Any] = {}
+    for row in table.rows:
+        target = models[row.model]
+        model = target[0] if isinstance(target, tuple) else target
+        entry = {"auc": row.auc, "advantage": row.advantage, "dp_bound_advantage": row.bound_advantage,
+                 "within_dp_bound": row.within_bound, "epsilon": row.epsilon, "members": row.n_members}
+        entry.update(_curve(truth, loss_attack_scores(model, X, y)))
+        out[row.model] = entry
+    return out
+
+
+def importance_step(data: PreparedData, *, fitted: dict[str, Any], rng: RandomLike) -> dict[str, dict[str, float]]:
+    """Tree gain and MLP permutation importance (ROC-AUC drop on the test split)."""
+    from privids.evaluation.importance import gain_importance, permutation_importance
+
+    out: dict[str, dict[str, float]] = {}
+    if "gbt" in fitted:
+        booster = fitted["gbt"].model.booster_
+        gi = gain_importance(booster.feature_importance(importance_type="gain"), feature_names=data.feature_names)
+        out["tree gain"] = dict(zip(gi.feature_names, map(float, gi.values), strict=True))
+    if "mlp" in fitted:
+        det = fitted["mlp"]
+        pi = permutation_importance(det.predict_scores, data.test.X,
+                                    data.test.y, feature_names=data.feature_names, metric="roc_auc", n_repeats=3,
+                                    max_rows=3000, rng=rng)
+        out["MLP permutation (ROC-AUC drop)"] = dict(zip(pi.feature_names, map(float, pi.values), strict=True))
+    return out

@@ -1,0 +1,91 @@
+"""End-to-end tests of privids.report.study on a tiny synthetic demo (real components throughout)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from privids.config import AttackConfig, FederatedConfig, PrivacyConfig, RunConfig, TrainConfig
+from privids.exceptions import ConfigError
+from privids.report import steps as study_steps
+from privids.report.html import SYNTHETIC_BANNER
+from privids.report.study import STEPS, run_study
+
+torch.set_num_threads(1)
+
+TINY = RunConfig(
+    train=TrainConfig(epochs=2, hidden=(16, 16), batch_size=128, gbt_estimators=40, gbt_leaves=15),
+    privacy=PrivacyConfig(epochs=1, batch_size=256),
+    federated=FederatedConfig(clients=3, rounds=2, batch_size=128),
+    attack=AttackConfig(malicious=((1, 3),), attacks=("label_flip",), defences=("fedavg", "median"),
+                        membership_samples=200),
+    epsilons=(1.0, 8.0),
+)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    return run_study(TINY, out_dir=out, demo_rows=1500)
+
+
+def test_every_step_runs_and_writes_its_outputs(study):
+    status = {s.name: s.status for s in study.steps}
+    assert status == {"data": "ok", **{name: "ok" for name in STEPS}}, [s for s in study.steps if s.status != "ok"]
+    assert study.synthetic
+    html = study.report.read_text(encoding="utf-8")
+    assert SYNTHETIC_BANNER in html and "not run" not in html
+    assert html.count('src="data:image/png;base64,') >= 9
+    assert (study.out_dir / "models" / "mlp").is_dir() and (study.out_dir / "models" / "gbt").is_dir()
+    assert json.loads((study.out_dir / "data_report.json").read_text())["totals"]["data_lines"] == 1500
+    # The demo files on disk carry the synthetic mark in their names.
+    assert all("SYNTHETIC" in p.name for p in (study.out_dir / "demo-data-SYNTHETIC").iterdir())
+
+
+def test_metrics_json_holds_the_numbers_shown(study):
+    m = json.loads(study.metrics.read_text(encoding="utf-8"))
+    assert m["synthetic"] is True and m["config"]["epsilons"] == [1.0, 8.0]
+    assert m["summary"] == pytest.approx(study.summary)
+    f1 = m["centralised"]["mlp"]["metrics"]["f1"]
+    assert 0.5 < f1 <= 1.0
+    assert f"{f1:.4g}" in study.report.read_text(encoding="utf-8")
+    counts = m["data"]["class_counts"]
+    assert sum(counts.values()) == sum(m["data"]["report"]["split sizes"].values())
+    assert [p["target_epsilon"] for p in m["privacy"]["points"]] == [1.0, 8.0]
+    assert set(m["attacks"]["matrix"]) == {"none", "label_flip"}
+    assert set(m["attacks"]["matrix"]["none"]) == {"fedavg", "median"}
+    assert len(m["federated"]["FedAvg"]["history"]["round"]) == 2
+
+
+def test_same_seed_same_numbers(study, tmp_path):
+    again = run_study(TINY, out_dir=tmp_path / "again", demo_rows=1500, steps_to_run=["centralised", "federated"])
+    a = json.loads(study.metrics.read_text())
+    b = json.loads(again.metrics.read_text())
+    for m in (a, b):
+        for kind in ("mlp", "gbt"):
+            m["centralised"][kind]["metrics"].pop("train_seconds")  # wall-clock, not a result
+    assert a["centralised"]["mlp"]["metrics"] == b["centralised"]["mlp"]["metrics"]
+    assert a["centralised"]["mlp"]["roc"] == b["centralised"]["mlp"]["roc"]
+    assert a["centralised"]["gbt"]["metrics"]["roc_auc"] == b["centralised"]["gbt"]["metrics"]["roc_auc"]
+    assert a["federated"] == b["federated"]
+
+
+def test_a_failing_step_is_reported_and_the_rest_still_run(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated crash in the federation")
+
+    monkeypatch.setattr(study_steps, "federated_step", broken)
+    res = run_study(TINY, out_dir=tmp_path, demo_rows=600, steps_to_run=["centralised", "federated"])
+    status = {s.name: s.status for s in res.steps}
+    assert status["federated"] == "failed" and status["centralised"] == "ok" and status["attacks"] == "skipped"
+    html = res.report.read_text(encoding="utf-8")
+    assert "simulated crash in the federation" in html
+    m = json.loads(res.metrics.read_text())
+    assert m["federated"] == {"not_run": "failed: RuntimeError: simulated crash in the federation"}
+
+
+def test_unknown_step_is_refused():
+    with pytest.raises(ConfigError, match=r"unknown study step\(s\) \['nope'\]; allowed: \['centralised'"):
+        run_study(TINY, out_dir="/nonexistent", steps_to_run=["nope"])
