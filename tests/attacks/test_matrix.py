@@ -53,3 +53,17 @@ def test_best_defence_summary_and_json(matrix) -> None:  # type: ignore[no-untyp
     assert "NaN" not in text and '"error": "Bulyan needs' in text
     with pytest.raises(ConfigError, match="no cell"):
         matrix.cell(2, 10, "none", "fedavg")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"attacks": ("gauss",)}, r"unknown attack\(s\) \['gauss'\]"),
+        ({"defences": ("fltrust",)}, r"defence\(s\) \['fltrust'\]"),
+        ({"settings": ((0, 5),)}, r"1 <= attackers < clients; got \(0, 5\)"),
+    ],
+    ids=["attack", "defence", "setting"],
+)
+def test_matrix_validates_before_running(kwargs, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match=match):
+        run_poisoning_matrix(make_synthetic(n=100), rounds=1, **kwargs)

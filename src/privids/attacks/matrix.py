@@ -12,9 +12,10 @@ from sklearn.metrics import f1_score
 
 from privids._rng import RandomLike, as_generator, child_seed
 from privids.attacks.backdoor import BackdoorTrigger, apply_trigger, default_trigger
-from privids.attacks.defences import DefenceSpec
+from privids.attacks.defences import DefenceSpec, available_defences
 from privids.attacks.local_training import predict_proba
 from privids.attacks.poisoned_federation import PoisonedRun, run_poisoned_federation
+from privids.attacks.poisoning import available_attacks
 from privids.config import FederatedConfig
 from privids.data.dataset import PreparedData
 from privids.exceptions import ConfigError, PrivacyError
@@ -198,6 +199,18 @@ def run_poisoning_matrix(
         Cells whose defence cannot run in a setting (Bulyan needs n >= 4f + 3; ``dp-krum``
         under ``dp_policy="refuse"``) carry the reason in ``error``.
     """
+    # Validate names up front: inside the loop a ConfigError marks one cell n/a, which would
+    # turn a typo into a matrix of n/a cells.
+    bad_attacks = sorted(set(attacks) - set(available_attacks()))
+    bad_defences = sorted(set(defences) - set(available_defences()))
+    if bad_attacks or bad_defences:
+        raise ConfigError(
+            f"unknown attack(s) {bad_attacks} / defence(s) {bad_defences}; allowed attacks: {list(available_attacks())}, "
+            f"defences: {list(available_defences())}."
+        )
+    for f, n in settings:
+        if not 1 <= f < n:
+            raise ConfigError(f"settings must be (attackers, clients) with 1 <= attackers < clients; got ({f}, {n}).")
     fed = fed or FederatedConfig(local_epochs=1, lr=0.01, batch_size=64)
     trigger = trigger or default_trigger(data)
     gen = as_generator(rng)

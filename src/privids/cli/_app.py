@@ -18,6 +18,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "tradeoff",
     "federate",
+    "attack",
     "score", "serve", "update",
 )
 
