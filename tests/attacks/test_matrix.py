@@ -48,7 +48,10 @@ def test_undefended_fedavg_is_broken_and_krum_holds(matrix) -> None:  # type: ig
 def test_best_defence_summary_and_json(matrix) -> None:  # type: ignore[no-untyped-def]
     best = {row["attack"]: row for row in matrix.best_defences()}
     assert best["sign_flip"]["best_defence"] == "krum"
+    assert best["backdoor"]["best_defence"] == "krum"
     assert best["backdoor"]["fedavg_success"] > best["backdoor"]["success"]
+    kb = matrix.cell(1, 5, "backdoor", "krum")
+    assert kb.natural_rate == matrix.cell(1, 5, "none", "krum").triggered_benign
     text = json.dumps(matrix.to_dict())  # nan must not leak into JSON
     assert "NaN" not in text and '"error": "Bulyan needs' in text
     with pytest.raises(ConfigError, match="no cell"):

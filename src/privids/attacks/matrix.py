@@ -50,6 +50,10 @@ class MatrixCell:
     top_suspect_hit_rate : float
         Share of rounds whose most suspicious client was malicious.
     malicious_ids : tuple of int
+    natural_rate : float
+        ``triggered_benign`` of the clean run under the same defence: how often the trigger
+        pattern alone, with no backdoor trained in, is already classified benign. A backdoor's
+        own effect is ``success - natural_rate``.
     error : str
         Why the cell did not run (e.g. Bulyan with too few clients); empty otherwise.
     """
@@ -66,6 +70,7 @@ class MatrixCell:
     honest_suspicion: float = math.nan
     top_suspect_hit_rate: float = math.nan
     malicious_ids: tuple[int, ...] = ()
+    natural_rate: float = math.nan
     error: str = ""
 
 
@@ -96,9 +101,13 @@ class PoisoningMatrix:
         raise ConfigError(f"no cell for {attackers}/{clients} {attack} x {defence}; the matrix has {len(self.cells)} cells.")
 
     def best_defences(self, *, f1_tolerance: float = 0.01, max_backdoor_success: float = 0.05) -> list[dict[str, Any]]:
-        """Per setting and attack, the defence with the highest clean F1 among those whose attack
-        success stays under the bound (backdoor) or whose flip rate is lowest (other attacks),
-        and whether it meets the target: F1 within ``f1_tolerance`` of clean FedAvg.
+        """Per setting and attack, the best defence and whether it meets the target.
+
+        For ``backdoor`` the best defence has the lowest success (ties: higher F1) and the
+        target is success below ``max_backdoor_success`` with F1 within ``f1_tolerance`` of
+        clean FedAvg; for the other attacks it has the highest clean F1 and the target is the
+        F1 condition. ``natural_rate`` is reported next to the backdoor success because a
+        trigger pattern can be classified benign without any backdoor.
         """
         out = []
         settings = sorted({(c.attackers, c.clients) for c in self.cells})
@@ -110,8 +119,7 @@ class PoisoningMatrix:
                 if not ok:
                     continue
                 if a == "backdoor":
-                    good = [c for c in ok if c.success < max_backdoor_success] or ok
-                    best = max(good, key=lambda c: (c.f1, -c.success))
+                    best = min(ok, key=lambda c: (c.success, -c.f1))
                     met = best.success < max_backdoor_success and best.f1 >= ref - f1_tolerance
                 else:
                     best = max(ok, key=lambda c: (c.f1, -c.success))
@@ -119,7 +127,7 @@ class PoisoningMatrix:
                 fedavg = next((c for c in ok if c.defence == "fedavg"), None)
                 out.append({
                     "setting": f"{f}/{n}", "attack": a, "best_defence": best.defence, "f1": best.f1,
-                    "success": best.success, "reference_f1": ref, "target_met": bool(met),
+                    "success": best.success, "natural_rate": best.natural_rate, "reference_f1": ref, "target_met": bool(met),
                     "fedavg_f1": fedavg.f1 if fedavg else math.nan,
                     "fedavg_success": fedavg.success if fedavg else math.nan,
                 })
@@ -223,6 +231,7 @@ def run_poisoning_matrix(
         seed = child_seed(gen)
         spec = DefenceSpec(n_malicious=max(1, f), clipping_norm=clipping_norm, noise_multiplier=noise_multiplier, dp_policy=dp_policy)
         base_pred: np.ndarray | None = None
+        natural: dict[str, float] = {}
         order = ["fedavg"] + [d for d in defences if d != "fedavg"]
         for defence in order:
             for attack in all_attacks:
@@ -249,6 +258,8 @@ def run_poisoning_matrix(
                 mal = list(run.attackers)
                 honest = [i for i in range(n) if i not in mal]
                 success = math.nan if attack == "none" else (trig_benign if attack == "backdoor" else flipped)
+                if attack == "none":
+                    natural[defence] = trig_benign
                 if defence in defences:
                     cells.append(MatrixCell(
                         f, n, attack, defence,
@@ -257,6 +268,6 @@ def run_poisoning_matrix(
                         attacker_suspicion=float(susp[mal].mean()) if mal else math.nan,
                         honest_suspicion=float(susp[honest].mean()),
                         top_suspect_hit_rate=run.top_suspect_hit_rate(),
-                        malicious_ids=run.attackers,
+                        malicious_ids=run.attackers, natural_rate=natural.get(defence, math.nan),
                     ))
     return PoisoningMatrix(cells=tuple(cells), trigger=trigger.describe(), rounds=rounds, reference_f1=reference)

@@ -96,10 +96,11 @@ def _render_matrix(mat: Any) -> None:
     _out.print(f"backdoor trigger: {mat.trigger}; success = triggered attack flows classified benign; other attacks: "
                "share of flows the clean FedAvg model gets right and the attacked model gets wrong")
     best = Table(title="best defence per attack (target: F1 within 1 point of clean FedAvg, backdoor success < 5%)")
-    for col in ("setting", "attack", "best defence", "F1 %", "success %", "target met", "FedAvg F1 %", "FedAvg success %"):
+    for col in ("setting", "attack", "best defence", "F1 %", "success %", "natural %", "target met", "FedAvg F1 %", "FedAvg success %"):
         best.add_column(col, justify="left" if col in ("setting", "attack", "best defence") else "right")
     for r in mat.best_defences():
-        best.add_row(r["setting"], r["attack"], r["best_defence"], _pct(r["f1"]), _pct(r["success"]),
+        natural = _pct(r["natural_rate"]) if r["attack"] == "backdoor" else ""
+        best.add_row(r["setting"], r["attack"], r["best_defence"], _pct(r["f1"]), _pct(r["success"]), natural,
                      "yes" if r["target_met"] else "no", _pct(r["fedavg_f1"]), _pct(r["fedavg_success"]))
     _out.print(best)
 
