@@ -167,6 +167,7 @@ class PrivacyConfig:
         Replace BatchNorm by GroupNorm before DP training (logged); False refuses such a model.
     ema_decay : float or None, default=None
         Keep an exponential moving average of the weights (post-processing: no privacy cost).
+    lr_schedule : {"constant", "cosine"}, default="constant"
     """
 
     noise_multiplier: float | None = 1.1
@@ -183,11 +184,13 @@ class PrivacyConfig:
     momentum: float = 0.0
     fix_batchnorm: bool = True
     ema_decay: float | None = None
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         _choice("privacy.accountant", self.accountant, ("rdp", "prv"))
         _choice("privacy.grad_sample_mode", self.grad_sample_mode, ("auto", "ghost", "hooks", "linear"))
         _choice("privacy.optimizer", self.optimizer, ("sgd", "adam"))
+        _choice("privacy.lr_schedule", self.lr_schedule, ("constant", "cosine"))
         _positive("privacy.max_grad_norm", self.max_grad_norm)
         _positive("privacy.batch_size", self.batch_size)
         _positive("privacy.epochs", self.epochs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -125,6 +126,32 @@ class _WeightAverage:
                 p.copy_(s)
 
 
+class _AfterStep:
+    """What runs after every optimizer step, empty ones included: LR schedule and weight averaging.
+
+    Both only transform already-privatised updates (post-processing), so neither changes epsilon.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, privacy: PrivacyConfig, total_steps: int) -> None:
+        self.average = _WeightAverage(model, privacy.ema_decay) if privacy.ema_decay else None
+        self.schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+        if privacy.lr_schedule == "cosine":
+            horizon = max(1, total_steps)
+            self.schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, horizon) / horizon))
+            )
+
+    def __call__(self) -> None:
+        if self.schedule is not None:
+            self.schedule.step()
+        if self.average is not None:
+            self.average.update()
+
+    def finish(self) -> None:
+        if self.average is not None:
+            self.average.apply()
+
+
 @dataclass
 class _Tally:
     steps: int = 0
@@ -180,11 +207,10 @@ def _fit_opacus(
     with warnings.catch_warnings():
         # torch notes that the first layer's input needs no grad; Opacus hooks on outputs are what we want.
         warnings.filterwarnings("ignore", message="Full backward hook is firing")
-        average = _WeightAverage(model, privacy.ema_decay) if privacy.ema_decay else None
+        after = _AfterStep(model, dp_optimizer, privacy, privacy.epochs * len(dp_loader))
         for _ in range(privacy.epochs):
-            tallies.append(_opacus_epoch(private_model, dp_optimizer, criterion, dp_loader, multiclass, average))
-        if average is not None:
-            average.apply()
+            tallies.append(_opacus_epoch(private_model, dp_optimizer, criterion, dp_loader, multiclass, after))
+        after.finish()
     history = [tuple(h) for h in engine.accountant.history]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Optimal order is the")
@@ -202,7 +228,7 @@ def _opacus_epoch(
     criterion: Callable,
     loader: DataLoader,
     multiclass: bool,
-    average: _WeightAverage | None,
+    after: _AfterStep,
 ) -> _Tally:
     tally = _Tally()
     for xb, yb in loader:
@@ -219,8 +245,7 @@ def _opacus_epoch(
             tally.loss_sum += float(loss.detach()) * xb.shape[0]
             tally.seen += xb.shape[0]
         tally.steps += 1
-        if average is not None:
-            average.update()
+        after()
     return tally
 
 
@@ -266,7 +291,7 @@ def _fit_linear(
     std = sigma * privacy.max_grad_norm
     tallies: list[_Tally] = []
     model.train()
-    average = _WeightAverage(model, privacy.ema_decay) if privacy.ema_decay else None
+    after = _AfterStep(model, optimizer, privacy, privacy.epochs * len(loader))
     try:
         for _ in range(privacy.epochs):
             tally = _Tally()
@@ -278,8 +303,7 @@ def _fit_linear(
                         p.grad.add_(noise).div_(expected)
                 optimizer.step()
                 accountant.step(noise_multiplier=sigma, sample_rate=sample_rate)
-                if average is not None:
-                    average.update()
+                after()
                 tally.steps += 1
                 tally.empty += step.batch_size == 0
                 tally.loss_sum += step.loss_sum
@@ -287,8 +311,7 @@ def _fit_linear(
             tallies.append(tally)
     finally:
         tape.remove()
-    if average is not None:
-        average.apply()
+    after.finish()
     return model, [(float(s), float(q), int(k)) for s, q, k in accountant.history], tallies
 
 
