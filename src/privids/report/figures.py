@@ -46,7 +46,9 @@ def _new(width: float = 5.6, height: float = 4.0) -> tuple[Figure, object]:
     return fig, ax
 
 
-def roc_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: str = "ROC curves") -> bytes:
+def roc_figure(
+    curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: str = "ROC curves", log_fpr: bool = True
+) -> bytes:
     """ROC curves of several detectors on one axis.
 
     Parameters
@@ -54,6 +56,9 @@ def roc_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: st
     curves : mapping of str to mapping
         Model name -> ``{"fpr": [...], "tpr": [...], "auc": float (optional)}``.
     title : str, default="ROC curves"
+    log_fpr : bool, default=True
+        Log-scaled false-positive axis (from 1e-4): an IDS runs at low false-alarm rates, and
+        near-perfect curves are indistinguishable on a linear axis.
 
     Returns
     -------
@@ -61,11 +66,16 @@ def roc_figure(curves: Mapping[str, Mapping[str, Sequence[float]]], *, title: st
         A PNG image.
     """
     fig, ax = _new()
+    lo = 1e-4 if log_fpr else 0.0
     for i, (name, c) in enumerate(curves.items()):
-        label = f"{name} (AUC {c['auc']:.3f})" if "auc" in c and c["auc"] is not None else name
-        ax.plot(c["fpr"], c["tpr"], color=_COLORS[i % len(_COLORS)], lw=1.8, label=label)
-    ax.plot([0, 1], [0, 1], ls="--", color="#999999", lw=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
+        label = f"{name} (AUC {c['auc']:.4f})" if "auc" in c and c["auc"] is not None else name
+        fpr = np.clip(np.asarray(c["fpr"], dtype=np.float64), lo, 1)
+        ax.plot(fpr, c["tpr"], color=_COLORS[i % len(_COLORS)], lw=1.8, label=label, drawstyle="steps-post")
+    ax.plot([lo, 1], [lo, 1], ls="--", color="#999999", lw=1)
+    if log_fpr:
+        ax.set_xscale("log")
+    ax.set(xlabel="false positive rate" + (" (log scale)" if log_fpr else ""), ylabel="true positive rate",
+           title=title, xlim=(lo, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     return _png(fig)
 
@@ -174,7 +184,7 @@ def privacy_utility_figure(
         if baseline and baseline.get(key) is not None:
             ax.axhline(baseline[key], color=color, ls="--", lw=1, label=f"non-private {key}")
     ax.set_xscale("log")
-    ax.set_xticks(eps, labels=[f"{e:g}" for e in eps])
+    ax.set_xticks(eps, labels=[f"{e:.3g}" for e in eps])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="epsilon (log scale)", ylabel="test metric", title=title)
     ax.legend(fontsize=8, frameon=False, loc="lower right")

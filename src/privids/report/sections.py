@@ -135,7 +135,7 @@ def privacy_section(points: Sequence[Mapping[str, Any]], *, baseline: Mapping[st
     metrics : sequence of str
         Metric keys to plot.
     """
-    rows = {f"eps={p['epsilon']:g}": p for p in sorted(points, key=lambda p: p["epsilon"])}
+    rows = {f"eps={p.get('target_epsilon', p['epsilon']):.3g}": p for p in sorted(points, key=lambda p: p["epsilon"])}
     blocks: list[Text | Table | Figure] = [
         Figure(figures.privacy_utility_figure(points, metrics=metrics, baseline=baseline),
                "Test metrics of DP-SGD models against the privacy budget; dashed: the non-private model."),
@@ -165,7 +165,8 @@ def federated_section(runs: Mapping[str, Mapping[str, Any]], *, metrics: Sequenc
 
 
 def attack_section(matrix: Mapping[str, Mapping[str, float | None]], *, metric: str = "test accuracy",
-                   higher_is_better: bool = True, extra: Mapping[str, Mapping[str, Any]] | None = None) -> Section:
+                   higher_is_better: bool = True, extra: Mapping[str, Mapping[str, Any]] | None = None,
+                   extra_caption: str = "Details") -> Section:
     """Poisoning/backdoor attacks against aggregation defences.
 
     Parameters
@@ -177,7 +178,9 @@ def attack_section(matrix: Mapping[str, Mapping[str, float | None]], *, metric: 
     higher_is_better : bool, default=True
         Colours good cells green: True for accuracy, False for an attack success rate.
     extra : mapping or None
-        Optional further per-attack tables (attack -> {column: value}).
+        Optional further per-attack table (attack -> {column: value}).
+    extra_caption : str, default="Details"
+        What the ``extra`` cells are.
     """
     attacks = list(matrix)
     defences = list(dict.fromkeys(d for row in matrix.values() for d in row))
@@ -189,7 +192,7 @@ def attack_section(matrix: Mapping[str, Mapping[str, float | None]], *, metric: 
         Table(["attack", *defences], [[a, *[matrix[a].get(d) for d in defences]] for a in attacks], caption=metric),
     ]
     if extra:
-        blocks.append(metrics_table(extra, first="attack", caption="Details"))
+        blocks.append(metrics_table(extra, first="attack", caption=extra_caption))
     return Section("Poisoning and backdoor attacks", blocks)
 
 
@@ -263,7 +266,8 @@ def build_sections(results: Mapping[str, Any], *, synthetic: bool, source: str =
         "privacy": lambda r: privacy_section(r["points"], baseline=r.get("baseline")),
         "federated": federated_section,
         "attacks": lambda r: attack_section(r["matrix"], metric=r.get("metric", "test accuracy"),
-                                            higher_is_better=r.get("higher_is_better", True), extra=r.get("extra"))
+                                            higher_is_better=r.get("higher_is_better", True), extra=r.get("extra"),
+                                            extra_caption=r.get("extra_caption", "Details"))
         if "matrix" in r else attack_section(r),
         "membership": membership_section,
         "importance": importance_section,

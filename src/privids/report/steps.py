@@ -182,7 +182,10 @@ def attacks_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, quick: 
         if c.attack != "none":
             success.setdefault(c.attack, {})[c.defence] = None if c.error or not np.isfinite(c.success) else float(c.success)
     return {"matrix": f1, "metric": f"test F1 under attack ({att} of {cl} clients malicious)",
-            "extra": success, "full": full}
+            "extra": success, "full": full,
+            "extra_caption": ("Attack success (lower is better): backdoor = share of triggered attack flows classified "
+                              "benign; other attacks = share of test flows the clean FedAvg run gets right and this run "
+                              "gets wrong. A dash: the defence cannot run in this setting (see metrics.json).")}
 
 
 def membership_step(data: PreparedData, cfg: RunConfig, *, mlp: Any, rng: RandomLike) -> dict[str, Any]:
