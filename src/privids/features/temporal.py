@@ -84,6 +84,7 @@ def window_stats(
     failed: np.ndarray,
     *,
     window: float,
+    min_span: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Per-flow statistics of the same source's flows in the preceding ``window`` seconds.
 
@@ -105,11 +106,15 @@ def window_stats(
         Failed-handshake flag per flow (see :func:`failed_handshake`).
     window : float
         Window length in seconds.
+    min_span : float, default=1.0
+        Floor of the burst-rate denominator, so a burst within one clock tick stays finite
+        (``flows / window`` would only repeat ``flows``).
 
     Returns
     -------
     dict of str to ndarray
-        ``flows`` (count incl. the flow itself), ``rate`` (flows per second over the window),
+        ``flows`` (count incl. the flow itself), ``rate`` (burst rate: flows per second over the
+        span from the window's first flow to this one, at least ``min_span`` seconds),
         ``distinct_dst_ports`` and ``failed_share`` (share of the window's flows that failed).
 
     Raises
@@ -126,8 +131,8 @@ def window_stats(
     >>> s["flows"].tolist(), s["distinct_dst_ports"].tolist(), s["failed_share"].tolist()
     ([1.0, 2.0, 1.0], [1.0, 2.0, 1.0], [0.0, 0.5, 0.0])
     """
-    if not window > 0:
-        raise ConfigError(f"temporal window must be a positive number of seconds; got {window!r}.")
+    if not window > 0 or not min_span > 0:
+        raise ConfigError(f"temporal window and min_span must be positive seconds; got {window!r} and {min_span!r}.")
     t = np.asarray(timestamps, dtype=np.float64)
     n = t.shape[0]
     arrays = {"sources": sources, "dst_ports": dst_ports, "failed": failed}
@@ -142,6 +147,7 @@ def window_stats(
     flows = np.zeros(n, dtype=np.float64)
     distinct = np.zeros(n, dtype=np.float64)
     failed_n = np.zeros(n, dtype=np.float64)
+    span = np.zeros(n, dtype=np.float64)
     lo = 0
     ports: Counter[int] = Counter()
     n_failed = 0
@@ -161,9 +167,10 @@ def window_stats(
         flows[i] = pos - lo + 1
         distinct[i] = len(ports)
         failed_n[i] = n_failed
+        span[i] = t[i] - t[order[lo]]
     return {
         "flows": flows,
-        "rate": flows / window,
+        "rate": flows / np.maximum(span, min_span),
         "distinct_dst_ports": distinct,
         "failed_share": failed_n / np.maximum(flows, 1.0),
     }

@@ -1,0 +1,136 @@
+"""Measures the anomaly score and the temporal features on the real samples in ../shared/data.
+
+Usage: ``nice -n 10 .venv/bin/python benchmarks/security_features.py [--seeds 0,1,2] [--shared ../shared]``
+
+Prints, as Markdown tables (the numbers quoted in docs/explain.md):
+
+1. leave-one-attack-family-out detection with and without the benign-distance anomaly score
+   (improved CIC-IDS2017 sample; LightGBM and MLP; mean over seeds);
+2. the anomaly score as an extra feature on ordinary (all families seen) test splits;
+3. per-source temporal window features: binary detection on the improved sample, family
+   discrimination on the TrafficLabelling sample (attacks only), and which schemas cannot have them;
+4. where the temporal features rank in the permutation importance of the LightGBM model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from privids.config import DataConfig, TrainConfig
+from privids.data.dataset import PreparedData
+from privids.evaluation.detectors import train_detector
+from privids.evaluation.explain import explain_detector
+from privids.evaluation.feature_impact import feature_impact
+from privids.evaluation.metrics import multiclass_report
+from privids.evaluation.zero_day import leave_one_family_out
+from privids.exceptions import DataError
+from privids.features.anomaly import with_anomaly
+from privids.features.pipeline import prepare_data
+from privids.features.temporal import TemporalFeatures, with_temporal
+from privids.models.gbt import train_gbt
+
+_MODELS = {"gbt": TrainConfig(model="gbt", gbt_estimators=100), "mlp": TrainConfig(model="mlp", epochs=10)}
+_WINDOWS = TemporalFeatures(windows=(60.0, 600.0))
+
+
+def _lofo(data: PreparedData, seeds: list[int]) -> None:
+    print("\n## Leave-one-family-out (target FPR 1% on benign validation flows)\n")
+    for model, cfg in _MODELS.items():
+        tables = [leave_one_family_out(data, model=model, cfg=cfg, target_fpr=0.01, rng=s) for s in seeds]
+        print(f"\n### {model}, mean over seeds {seeds}\n")
+        print("| held-out family | flows | recall base | recall +anomaly | anomaly alone | AUC base | AUC +anomaly |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for i, row in enumerate(tables[0].rows):
+            def m(key: str, i: int = i) -> float:
+                return float(np.mean([t.rows[i][key] for t in tables]))
+
+            print(f"| {row['family']} | {row['heldout_rows']} | {m('recall_base'):.3f} | {m('recall_anomaly'):.3f} | "
+                  f"{m('recall_score_only'):.3f} | {m('auc_base'):.3f} | {m('auc_anomaly'):.3f} |")
+        means = [np.mean([t.mean(k) for t in tables]) for k in ("recall_base", "recall_anomaly", "recall_score_only")]
+        print(f"| **mean over families** | | {means[0]:.3f} | {means[1]:.3f} | {means[2]:.3f} | | |")
+
+
+def _impact_rows(title: str, variants: dict[str, PreparedData], seeds: list[int]) -> None:
+    print(f"\n### {title}\n")
+    print("| model | variant | features | ROC-AUC | F1 | recall | FPR |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for model, cfg in _MODELS.items():
+        runs = [feature_impact(variants, cfg=cfg, rng=s) for s in seeds]
+        for j, row in enumerate(runs[0]):
+            vals = [np.mean([r[j][k] for r in runs]) for k in ("roc_auc", "f1", "recall", "fpr")]
+            print(f"| {model} | {row['variant']} | {row['n_features']} | " + " | ".join(f"{v:.4f}" for v in vals) + " |")
+
+
+def _multiclass_f1(data: PreparedData, seed: int) -> float:
+    # LightGBM over the families directly: this sample has no BENIGN class for a detector threshold.
+    model = train_gbt(data, TrainConfig(model="gbt", gbt_estimators=100, multiclass=True), rng=seed)
+    proba = np.asarray(model.predict_scores(data.test.X))
+    return float(multiclass_report(data.test.families, proba, class_names=data.family_names)["macro_f1"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
+    parser.add_argument("--only", default="lofo,anomaly,temporal,rank", help="Comma-separated sections to run.")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    root = Path(args.shared) / "data"
+    dc = DataConfig(cache_dir="/tmp/privids-bench-cache")
+
+    only = set(args.only.split(","))
+    improved = prepare_data(root / "cicids2017_improved_engelen", dc)
+    if "lofo" in only:
+        _lofo(improved, seeds)
+    if "anomaly" in only:
+        _anomaly(root, dc, improved, seeds)
+    if "temporal" in only:
+        _temporal(root, dc, improved, seeds)
+    if "rank" in only:
+        _rank(improved, seeds[0])
+
+
+def _anomaly(root: Path, dc: DataConfig, improved: PreparedData, seeds: list[int]) -> None:
+    print("\n## Anomaly score as an extra feature (every family seen in training)")
+    for name, rel in (("improved CIC-IDS2017 sample", "cicids2017_improved_engelen"),
+                      ("CIC-IDS2017 multiclass_1000 (reserialized)", "cicids2017/machinelearningcve_reserialized"),
+                      ("CSE-CIC-IDS2018 multiclass_1000", "cse_cic_ids2018")):
+        data = improved if rel == "cicids2017_improved_engelen" else prepare_data(root / rel, dc)
+        _impact_rows(name, {"base": data, "+anomaly": with_anomaly(data, rng=0)[0]}, seeds)
+
+
+def _temporal(root: Path, dc: DataConfig, improved: PreparedData, seeds: list[int]) -> None:
+    print("\n## Temporal features (windows 60 s and 600 s)")
+    _impact_rows("improved CIC-IDS2017 sample (binary)", {"base": improved, "+temporal": with_temporal(improved, _WINDOWS)}, seeds)
+    tl = prepare_data(root / "cicids2017" / "trafficlabelling_reserialized", dc)
+    tl_t = with_temporal(tl, _WINDOWS)
+    base_f1 = np.mean([_multiclass_f1(tl, s) for s in seeds])
+    temp_f1 = np.mean([_multiclass_f1(tl_t, s) for s in seeds])
+    print(f"\nTrafficLabelling sample (attacks only: {list(tl.family_names)}; sources: "
+          f"{sorted(set(tl.train.meta['src_ip']))}): family macro-F1 {base_f1:.4f} base, {temp_f1:.4f} +temporal")
+    for rel in ("cse_cic_ids2018", "cicids2017/machinelearningcve/friday_portscan_sample_pecord.csv"):
+        try:
+            with_temporal(prepare_data(root / rel, dc), _WINDOWS)
+        except DataError as e:
+            print(f"\n{rel}: not available ({str(e).split(';')[1].strip()})")
+
+
+def _rank(improved: PreparedData, seed: int) -> None:
+    print("\n## Permutation importance rank of the temporal features (LightGBM, improved sample)\n")
+    data_t = with_temporal(improved, _WINDOWS)
+    det = train_detector(data_t, _MODELS["gbt"], rng=seed)
+    rep = explain_detector(det.predict_scores, data_t, booster=det.model.booster_, threshold=det.threshold, top=10,
+                           n_repeats=3, rng=seed)
+    for imp in rep.importances:
+        ranking = imp.ranking()
+        ranks = {n: ranking.index(n) + 1 for n in _WINDOWS.names()}
+        print(f"- {imp.method}: top-10 {ranking[:10]}; temporal ranks {ranks}")
+
+
+if __name__ == "__main__":
+    main()
