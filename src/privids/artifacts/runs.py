@@ -76,7 +76,7 @@ def detector_metadata(
         "data": {
             "fingerprint": data.fingerprint,
             "synthetic": data.synthetic,
-            "rows": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+            "rows": _rows(data),
             "config": config_to_dict(data_cfg) if data_cfg is not None else None,
         },
         "privacy": detector.privacy,

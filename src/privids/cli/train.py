@@ -125,8 +125,13 @@ def register(app: typer.Typer) -> None:
 
         Writes the artifact (weights + metadata.json), metrics.json and data_report.json to --out.
         """
+        import torch
+
         from privids.artifacts import train_to_artifact
         from privids.config import load_run_config
+
+        # A 78-64-64-1 network gains nothing from more threads; the cores are shared.
+        torch.set_num_threads(1)
 
         run = load_run_config(config)
         data_cfg = _override(run.data, split=split, seed=seed)
@@ -175,7 +180,11 @@ def register(app: typer.Typer) -> None:
 
         On the model's own training data (same content fingerprint) only the test split is scored.
         """
+        import torch
+
         from privids.artifacts import evaluate_artifact, write_metrics
+
+        torch.set_num_threads(1)
 
         metrics = evaluate_artifact(model, data)
         written = write_metrics(out, metrics)
