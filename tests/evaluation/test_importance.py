@@ -300,3 +300,15 @@ def test_feature_impact_same_rows_same_seed() -> None:
     small = dataclasses.replace(d, test=d.train)
     with pytest.raises(DataError, match="same rows"):
         feature_impact({"a": d, "b": small}, cfg=cfg)
+
+
+def test_permutation_importance_explains_a_dp_sgd_model() -> None:
+    # A DP-SGD MLP is just another scorer: no gradients or internals are needed.
+    from privids.config import PrivacyConfig
+    from privids.evaluation.detectors import train_detector
+
+    d = make_synthetic()
+    det = train_detector(d, TrainConfig(model="mlp"), privacy=PrivacyConfig(noise_multiplier=1.0, batch_size=64, epochs=2), rng=0)
+    assert det.privacy is not None and det.privacy["epsilon"] > 0
+    imp = permutation_importance(det.predict_scores, d.test.X, d.test.y, feature_names=d.feature_names, n_repeats=3, rng=0)
+    assert imp.ranking()[0] == "f0" and np.isfinite(imp.values).all()
