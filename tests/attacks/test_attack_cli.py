@@ -41,7 +41,7 @@ def test_poison_json_matrix_on_real_flows(sample: Path, tmp_path: Path) -> None:
     payload = json.loads(res.output)
     assert payload == json.loads(out.read_text())
     assert payload["synthetic"] is False
-    assert "Destination Port=31337" in payload["trigger"] and "raw feature space" in payload["trigger"]
+    assert "Init_Win_bytes_forward=1337" in payload["trigger"] and "raw feature space" in payload["trigger"]
     cells = {(c["attack"], c["defence"]): c for c in payload["cells"]}
     assert set(cells) == {(a, d) for a in ("none", "backdoor") for d in ("fedavg", "krum", "bulyan")}
     assert "Bulyan needs" in cells[("backdoor", "bulyan")]["error"]
@@ -49,10 +49,12 @@ def test_poison_json_matrix_on_real_flows(sample: Path, tmp_path: Path) -> None:
 
 
 def test_poison_tables_and_friendly_errors(sample: Path) -> None:
-    res = runner.invoke(build_app(), ["attack", "poison", "--data", str(sample), "--attacks", "sign_flip",
-                                      "--defences", "fedavg", "--settings", "1/3", "--rounds", "1"])
+    res = runner.invoke(build_app(), ["attack", "poison", "--data", str(sample), "--attacks", "sign_flip,backdoor",
+                                      "--defences", "fedavg", "--settings", "1/3", "--rounds", "1",
+                                      "--trigger", "Destination Port=31337"])
     assert res.exit_code == 0, res.output
     assert "1 of 3 clients malicious" in res.output and "best defence per attack" in res.output
+    assert "Destination Port=31337 (raw feature space)" in res.output
     bad = runner.invoke(build_app(), ["attack", "poison", "--data", str(sample), "--settings", "1-5"])
     assert bad.exit_code == 3 and "ATTACKERS/CLIENTS" in bad.output
     bad = runner.invoke(build_app(), ["attack", "poison", "--data", str(sample), "--attacks", "gauss", "--settings", "1/3"])

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from conftest import make_synthetic
-from privids.attacks.backdoor import BackdoorTrigger, apply_trigger, default_trigger, poison_with_trigger, trigger_from_raw
+from privids.attacks.backdoor import (
+    BackdoorTrigger,
+    apply_trigger,
+    default_trigger,
+    parse_trigger,
+    poison_with_trigger,
+    trigger_from_raw,
+)
 from privids.exceptions import ConfigError
 
 
@@ -40,7 +47,7 @@ class _Mixing:
         return {}
 
 
-NAMES = ("Flow Duration", "Destination Port", "Packet Length Mean", "Max Packet Length")
+NAMES = ("Init_Win_bytes_forward", "Destination Port", "Packet Length Mean", "Fwd Packet Length Min")
 
 
 def _data(transform: Any):  # type: ignore[no-untyped-def]
@@ -61,11 +68,12 @@ def test_trigger_from_raw_matches_hand_transform() -> None:
     assert "Destination Port=31337" in trig.describe() and "raw feature space" in trig.describe()
 
 
-def test_default_trigger_uses_port_and_packet_lengths_when_present() -> None:
+def test_default_trigger_uses_forward_window_and_packet_length_when_present() -> None:
     t = _Standardise(NAMES, mean=np.zeros(4), scale=np.ones(4))
     trig = default_trigger(_data(t))
-    assert set(trig.names) == {"Destination Port", "Packet Length Mean", "Max Packet Length"}
-    assert trig.raw is not None and trig.raw["Destination Port"] == 31337
+    assert trig.names == ("Init_Win_bytes_forward", "Fwd Packet Length Min") and trig.indices == (0, 3)
+    assert trig.raw == {"Init_Win_bytes_forward": 1337.0, "Fwd Packet Length Min": 37.0}
+    assert trig.values[1] == pytest.approx(np.log1p(37.0), rel=1e-6)
 
 
 def test_default_trigger_on_synthetic_is_scaled_space() -> None:
@@ -95,3 +103,14 @@ def test_poison_with_trigger_without_attack_flows_is_a_no_op() -> None:
     trig = BackdoorTrigger(indices=(0,), values=(1.0,), names=("a",))
     Xp, yp = poison_with_trigger(X, np.zeros(3, dtype=np.int64), trig, rng=0)
     assert len(yp) == 3 and not np.any(Xp == 1.0)
+
+
+def test_parse_trigger_and_its_errors() -> None:
+    assert parse_trigger("Init_Win_bytes_forward=1337,Fwd Packet Length Min = 37") == {
+        "Init_Win_bytes_forward": 1337.0, "Fwd Packet Length Min": 37.0}
+    with pytest.raises(ConfigError, match="'Feature=value' pairs"):
+        parse_trigger("Destination Port:80")
+    with pytest.raises(ConfigError, match="'Feature=value' pairs"):
+        parse_trigger("Destination Port=http")
+    with pytest.raises(ConfigError, match="names no feature"):
+        parse_trigger(" , ")

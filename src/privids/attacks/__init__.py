@@ -1,6 +1,13 @@
 """Adversarial evaluation: poisoning and backdoor clients, robust aggregation, membership inference."""
 
-from privids.attacks.backdoor import BackdoorTrigger, apply_trigger, default_trigger, poison_with_trigger, trigger_from_raw
+from privids.attacks.backdoor import (
+    BackdoorTrigger,
+    apply_trigger,
+    default_trigger,
+    parse_trigger,
+    poison_with_trigger,
+    trigger_from_raw,
+)
 from privids.attacks.defences import (
     Aggregate,
     DefenceSpec,
@@ -89,6 +96,7 @@ __all__ = [
     "membership_auc",
     "multikrum",
     "pairwise_sq_distances",
+    "parse_trigger",
     "per_sample_loss",
     "poison_with_trigger",
     "register_attack",

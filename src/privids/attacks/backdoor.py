@@ -11,15 +11,23 @@ from privids._rng import RandomLike, as_generator
 from privids.data.dataset import PreparedData
 from privids.exceptions import ConfigError
 
-__all__ = ["BackdoorTrigger", "apply_trigger", "default_trigger", "poison_with_trigger", "trigger_from_raw"]
+__all__ = [
+    "BackdoorTrigger",
+    "apply_trigger",
+    "default_trigger",
+    "parse_trigger",
+    "poison_with_trigger",
+    "trigger_from_raw",
+]
 
-# A service port no CIC-IDS2017 capture uses and a packet-length pattern (every packet 1337
-# bytes) that real traffic essentially never shows exactly: a rare, easily forged combination.
+# The attacker forges what it controls in the forward direction: the TCP window of its SYN and
+# a tiny first payload. A destination-port trigger is a poor default: the port is fixed by the
+# attacked service (a web attack must reach port 80), and it is such a strong cue that a clean
+# model already calls about 7% of port-31337 attack flows benign (measured on the shared
+# CIC-IDS2017 samples), so no defence could push backdoor success under 5%.
 DEFAULT_RAW_TRIGGER: dict[str, float] = {
-    "Destination Port": 31337.0,
-    "Packet Length Mean": 1337.0,
-    "Max Packet Length": 1337.0,
-    "Min Packet Length": 1337.0,
+    "Init_Win_bytes_forward": 1337.0,
+    "Fwd Packet Length Min": 37.0,
 }
 
 
@@ -98,14 +106,39 @@ def trigger_from_raw(data: PreparedData, raw_values: Mapping[str, float]) -> Bac
 
 
 def default_trigger(data: PreparedData, *, scaled_value: float = 3.0) -> BackdoorTrigger:
-    """The study's trigger: port 31337 with 1337-byte packets when those features exist, else the
-    last two features set to ``scaled_value`` standard deviations (synthetic data).
+    """The study's trigger: a forged initial TCP window (1337) and a 37-byte minimum forward
+    packet when those features exist, else the last two features set to ``scaled_value``
+    (scaled space; data without CIC-IDS feature names).
     """
     if any(k in data.feature_names for k in DEFAULT_RAW_TRIGGER):
         return trigger_from_raw(data, DEFAULT_RAW_TRIGGER)
     F = len(data.feature_names)
     idx = tuple(range(max(0, F - 2), F))
     return BackdoorTrigger(indices=idx, values=tuple(scaled_value for _ in idx), names=tuple(data.feature_names[j] for j in idx))
+
+
+def parse_trigger(text: str) -> dict[str, float]:
+    """Parse ``"Feature=value,Feature=value"`` (raw feature values) for :func:`trigger_from_raw`.
+
+    Examples
+    --------
+    >>> parse_trigger("Destination Port=31337, Packet Length Mean=1337")
+    {'Destination Port': 31337.0, 'Packet Length Mean': 1337.0}
+    """
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError(part)
+            out[name.strip()] = float(value)
+        except ValueError as e:
+            raise ConfigError(
+                f"a trigger is 'Feature=value' pairs separated by commas, e.g. 'Init_Win_bytes_forward=1337'; got {part!r}."
+            ) from e
+    if not out:
+        raise ConfigError(f"the trigger names no feature; got {text!r}; e.g. 'Init_Win_bytes_forward=1337'.")
+    return out
 
 
 def apply_trigger(X: np.ndarray, trigger: BackdoorTrigger) -> np.ndarray:

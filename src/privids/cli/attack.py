@@ -143,6 +143,7 @@ def register(app: typer.Typer) -> None:
         dp_noise: Annotated[float, typer.Option("--dp-noise", help="Noise multiplier z of DP-FedAvg / dp-<aggregator>.")] = 1.0,
         dp_clip: Annotated[float, typer.Option("--dp-clip", help="Clipping norm C of each update under DP.")] = 1.0,
         dp_policy: Annotated[str, typer.Option("--dp-policy", help="calibrate (noise scaled to the aggregator) or refuse.")] = "calibrate",
+        trigger: Annotated[str | None, typer.Option("--trigger", help="Backdoor trigger as raw 'Feature=value,...' (default: Init_Win_bytes_forward=1337,Fwd Packet Length Min=37).")] = None,
         config: Annotated[Path | None, typer.Option("--config", help="study.toml ([data] section is used).")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed for splits, partitions, attackers, training, noise.")] = 42,
         out: Annotated[Path | None, typer.Option("--out", help="Write the full matrix as JSON here.")] = None,
@@ -151,17 +152,18 @@ def register(app: typer.Typer) -> None:
         """Malicious clients against robust aggregation: a matrix of clean F1 and attack success."""
         import torch
 
-        from privids.attacks import run_poisoning_matrix
+        from privids.attacks import parse_trigger, run_poisoning_matrix, trigger_from_raw
         from privids.config import FederatedConfig
 
         torch.set_num_threads(1)
         _quiet_flower()
         _, prepared = _prepare(data, config, seed)
         fed = FederatedConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size)
+        trig = trigger_from_raw(prepared, parse_trigger(trigger)) if trigger else None
         mat = run_poisoning_matrix(
             prepared, attacks=_csv(attacks, "--attacks"), defences=_csv(defences, "--defences"), settings=_settings(settings),
             rounds=rounds, fed=fed, scale_factor=scale_factor, clipping_norm=dp_clip, noise_multiplier=dp_noise,
-            dp_policy=dp_policy, rng=seed, progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
+            dp_policy=dp_policy, trigger=trig, rng=seed, progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
         )
         payload = mat.to_dict() | {"synthetic": bool(prepared.synthetic)}
         if out is not None:
