@@ -61,6 +61,8 @@ class DataConfig:
         and timestamps are never features).
     cache_dir : str or None, default=None
         Where the content-keyed Parquet cache lives (None: ``~/.cache/privids``).
+    cache : bool, default=True
+        Use the content-keyed cache at all (off: every load parses the files).
     seed : int, default=42
     """
 
@@ -72,6 +74,7 @@ class DataConfig:
     dedup: bool = True
     use_destination_port: bool = True
     cache_dir: str | None = None
+    cache: bool = True
     seed: int = 42
 
     def __post_init__(self) -> None:

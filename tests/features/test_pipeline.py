@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import numpy as np
@@ -64,8 +65,10 @@ def test_port_can_be_left_out_and_impute_keeps_nonfinite_rows(tmp_path):
     assert all(np.isfinite(s.X).all() for s in (d.train, d.val, d.test))
 
 
-def test_case11_rare_classes_stay_in_train_and_are_reported(tmp_path):
-    d = prepare_data(shared_path("cases/11-rare-classes-split/rare_classes.csv"), DataConfig(cache_dir=str(tmp_path)))
+def test_case11_rare_classes_stay_in_train_and_are_reported(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="privids.features.pipeline"):
+        d = prepare_data(shared_path("cases/11-rare-classes-split/rare_classes.csv"), DataConfig(cache_dir=str(tmp_path)))
+    assert "Heartbleed" in caplog.text and "train-only" in caplog.text
     split = d.report["split"]
     assert split["rare"] == {"Heartbleed": 1, "Web Attack - Sql Injection": 1}
     assert {"BENIGN", "DDoS", "Infiltration"} <= set(d.test.labels)

@@ -9,10 +9,17 @@ import pandas as pd
 
 from privids._rng import as_generator
 from privids.data.report import line_set
-from privids.data.row_blocks import map_blocks
+from privids.data.row_blocks import map_blocks, take_rows
 from privids.data.table import FlowTable
 
-__all__ = ["constant_columns", "drop_duplicates", "drop_nonfinite", "label_codes"]
+__all__ = [
+    "constant_columns",
+    "drop_duplicates",
+    "drop_nonfinite",
+    "duplicate_rows",
+    "finite_rows",
+    "label_codes",
+]
 
 # An odd 64-bit multiplier for the polynomial row hash (any odd constant works; this one mixes well).
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -24,19 +31,20 @@ def label_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(classes, dtype=object)
 
 
-def _row_hash(X: np.ndarray) -> np.ndarray:
+def _row_hash(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """A 64-bit hash per row; only proposes duplicates (the exact values decide)."""
     # Fixed odd weights: a linear hash mod 2**64, reproducible across runs and thread counts.
-    weights = as_generator(20170703).integers(1, 2**63, size=X.shape[1], dtype=np.uint64) * 2 + 1
-    out = np.empty(X.shape[0], dtype=np.uint64)
+    weights = as_generator(20170703).integers(1, 2**62, size=X.shape[1], dtype=np.uint64) * 2 + 1
+    n = X.shape[0] if rows is None else len(rows)
+    out = np.empty(n, dtype=np.uint64)
 
     def one(s: slice) -> None:
         # +0.0 folds -0.0 into 0.0 so equal values hash equally.
-        bits = (X[s] + np.float32(0.0)).astype(np.float32).view(np.uint32).astype(np.uint64)
+        block = take_rows(X, rows, s).astype(np.float32) + np.float32(0.0)
         with np.errstate(over="ignore"):
-            out[s] = (bits * weights).sum(axis=1, dtype=np.uint64)
+            out[s] = (block.view(np.uint32).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
 
-    map_blocks(one, X.shape[0], block=8192)
+    map_blocks(one, n, block=8192)
     return out
 
 
@@ -45,44 +53,60 @@ def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((xa == xb) | (np.isnan(xa) & np.isnan(xb))).all(axis=1)
 
 
-def drop_duplicates(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
-    """Remove exact duplicate flows (same features and same label), keeping the first.
+def duplicate_rows(
+    X: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Rows to keep after removing exact duplicate flows (same features and label), first kept.
 
     Rows with identical features but different labels are all kept and reported as conflicting
     duplicates: no rule can tell which label is right.
 
+    Parameters
+    ----------
+    X : ndarray, shape (n, F)
+    labels : ndarray, shape (n,)
+    rows : ndarray of int, optional
+        Candidate rows (in order); None means all.
+
     Returns
     -------
-    table : FlowTable
+    keep : ndarray of int64
+        The kept subset of ``rows``, in order.
     info : dict
-        ``removed`` (rows), ``removed_per_label``, ``conflicting_groups`` and ``conflicting_rows``.
+        ``removed``, ``removed_per_label``, ``conflicting_groups``, ``conflicting_rows``.
     """
-    assert table.labels is not None
-    codes, classes = label_codes(table.labels)
-    h_feat = _row_hash(table.X)
+    rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    codes, classes = label_codes(labels[rows])
+    h_feat = _row_hash(X, rows)
     with np.errstate(over="ignore"):
         h_full = h_feat * _MIX + codes.astype(np.uint64)
-    group, first_idx = pd.factorize(h_full)[0], None
+    group = pd.factorize(h_full)[0]
     _, first_idx = np.unique(group, return_index=True)
     rep = first_idx[group]
     candidate = np.flatnonzero(rep != np.arange(len(group)))
-    # The hash only proposes duplicates; the exact values decide.
-    exact = candidate[_same_rows(table.X, candidate, rep[candidate]) & (codes[candidate] == codes[rep[candidate]])]
-    keep = np.ones(len(table), dtype=bool)
+    exact = candidate[
+        _same_rows(X, rows[candidate], rows[rep[candidate]]) & (codes[candidate] == codes[rep[candidate]])
+    ]
+    keep = np.ones(len(rows), dtype=bool)
     keep[exact] = False
     removed = pd.Series(classes[codes[exact]]).value_counts().sort_index()
-
     kept_feat = pd.DataFrame({"h": h_feat[keep], "c": codes[keep]})
     n_labels = kept_feat.groupby("h")["c"].nunique()
     conflicting = n_labels[n_labels > 1]
-    conflict_rows = int(kept_feat["h"].isin(conflicting.index).sum())
     info = {
         "removed": int(exact.size),
         "removed_per_label": {str(k): int(v) for k, v in removed.items()},
         "conflicting_groups": int(conflicting.size),
-        "conflicting_rows": conflict_rows,
+        "conflicting_rows": int(kept_feat["h"].isin(conflicting.index).sum()),
     }
-    return (table if exact.size == 0 else table.take(keep)), info
+    return rows[keep], info
+
+
+def drop_duplicates(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
+    """:func:`duplicate_rows` applied to a table (returns the reduced table and the info)."""
+    assert table.labels is not None
+    keep, info = duplicate_rows(table.X, table.labels)
+    return (table if info["removed"] == 0 else table.take(keep)), info
 
 
 def drop_nonfinite(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
@@ -92,15 +116,26 @@ def drop_nonfinite(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
     return (table if not bad.any() else table.take(~bad)), info
 
 
-def constant_columns(X: np.ndarray, names: tuple[str, ...]) -> list[str]:
-    """Names of columns whose finite values are all equal (or that have no finite value)."""
+def finite_rows(X: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows whose every feature is finite (block-wise)."""
+    out = np.empty(X.shape[0], dtype=bool)
+
+    def one(s: slice) -> None:
+        out[s] = np.isfinite(X[s]).all(axis=1)
+
+    map_blocks(one, X.shape[0])
+    return out
+
+
+def constant_columns(X: np.ndarray, names: tuple[str, ...], rows: np.ndarray | None = None) -> list[str]:
+    """Names of columns whose finite values (over ``rows``) are all equal, or that have none."""
 
     def extremes(s: slice) -> tuple[np.ndarray, np.ndarray]:
-        B = X[s]
+        B = take_rows(X, rows, s)
         fin = np.isfinite(B)
         return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0)
 
-    parts = map_blocks(extremes, X.shape[0])
+    parts = map_blocks(extremes, X.shape[0] if rows is None else len(rows))
     if not parts:
         return list(names)
     low = np.min([p[0] for p in parts], axis=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -20,7 +21,7 @@ from privids.data.report import FileReport, line_set
 from privids.data.schema import CANONICAL_FEATURES, ColumnMapping, map_columns
 from privids.exceptions import ParseError, SchemaError
 
-__all__ = ["ParsedFile", "parse_csv_bytes"]
+__all__ = ["ParsedFile", "parse_csv_bytes", "parse_csv_file"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -52,6 +53,10 @@ class ParsedFile:
     report: FileReport
 
 
+_HEAD = 1 << 16
+_CHUNK = 1 << 24
+
+
 def _header(data: bytes, source: str) -> tuple[list[str], bytes, int]:
     end = data.find(b"\n")
     first = data[: end if end >= 0 else len(data)]
@@ -61,6 +66,19 @@ def _header(data: bytes, source: str) -> tuple[list[str], bytes, int]:
     core = raw.rstrip(b"\r")
     names = next(csv.reader([core.decode("utf-8", errors="replace")]))
     return names, core, (end + 1 if end >= 0 else len(data))
+
+
+def _has_repeated_header(path: Path, core: bytes, body_start: int) -> bool:
+    """Stream the file looking for the header line again (no whole-file copy in memory)."""
+    needle = b"\n" + core
+    tail = b""
+    with path.open("rb") as fh:
+        fh.seek(max(body_start - 1, 0))
+        while chunk := fh.read(_CHUNK):
+            if needle in tail + chunk[: len(needle)] or needle in chunk:
+                return True
+            tail = chunk[-len(needle) :]
+    return False
 
 
 def _drop_repeated_headers(data: bytes, core: bytes, body_start: int) -> tuple[bytes, np.ndarray]:
@@ -88,7 +106,7 @@ def _drop_repeated_headers(data: bytes, core: bytes, body_start: int) -> tuple[b
     return b"".join(pieces), np.asarray(lines, dtype=np.int64)
 
 
-def _read(data: bytes, n_cols: int, mapping: ColumnMapping, *, numeric: bool) -> pl.DataFrame:
+def _read(src: Path | bytes, n_cols: int, mapping: ColumnMapping, *, numeric: bool, lossy: bool) -> pl.DataFrame:
     wanted = sorted({*mapping.features.values(), *mapping.identifiers.values()}
                     | ({mapping.duplicate} if mapping.duplicate is not None else set())
                     | ({mapping.label} if mapping.label is not None else set()))  # fmt: skip
@@ -97,14 +115,32 @@ def _read(data: bytes, n_cols: int, mapping: ColumnMapping, *, numeric: bool) ->
         f"column_{i + 1}": (pl.Float32 if numeric and i in numeric_cols else pl.String) for i in range(n_cols)
     }
     return pl.read_csv(
-        data,
+        src,
         has_header=False,
         skip_rows=1,
         schema=schema,
         columns=[f"column_{i + 1}" for i in wanted],
-        encoding="utf8-lossy",
+        encoding="utf8-lossy" if lossy else "utf8",
         truncate_ragged_lines=True,
     )
+
+
+def _read_any(src: Path | bytes, n_cols: int, mapping: ColumnMapping, numeric_cols: list[str]):
+    """Fast typed parse; on a non-UTF-8 label retry lossily; on a bad cell fall back to text."""
+    lossy = False
+    try:
+        return _read(src, n_cols, mapping, numeric=True, lossy=False), {}, None, lossy
+    except pl.exceptions.ComputeError as e:
+        # Only the label can be non-UTF-8 (the cp1252 dash): decode it lossily, U+FFFD is normalised later.
+        lossy = "utf-8" in str(e).lower() or "utf8" in str(e).lower()
+    if lossy:
+        try:
+            return _read(src, n_cols, mapping, numeric=True, lossy=True), {}, None, lossy
+        except pl.exceptions.ComputeError:
+            pass
+    text = _read(src, n_cols, mapping, numeric=False, lossy=True)
+    df, bad = _cast_text(text, numeric_cols)
+    return df, bad, text, True
 
 
 def _cast_text(df: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
@@ -118,10 +154,10 @@ def _cast_text(df: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict[st
     return out, bad
 
 
-def _column_stats(df: pl.DataFrame, col: dict[str, str], rep: FileReport) -> None:
+def _column_stats(df: pl.DataFrame, col: dict[str, str], rep: FileReport, keep: pl.Series | None) -> None:
     exprs = []
     for canon in CANONICAL_FEATURES:
-        c = pl.col(col[canon])
+        c = pl.col(col[canon]) if keep is None else pl.col(col[canon]).filter(keep)
         exprs += [
             c.is_infinite().sum().alias(f"inf|{canon}"),
             c.is_nan().sum().alias(f"nan|{canon}"),
@@ -138,20 +174,32 @@ def _column_stats(df: pl.DataFrame, col: dict[str, str], rep: FileReport) -> Non
             rep.negatives[canon] = neg
 
 
-def _duplicate_conflicts(df: pl.DataFrame, first: str, second: str, lines: np.ndarray) -> dict[str, object]:
-    a = df[first].fill_null(np.nan).to_numpy()
-    b = df[second].fill_null(np.nan).to_numpy()
+def _duplicate_conflicts(
+    df: pl.DataFrame, first: str, second: str, lines: np.ndarray, keep: np.ndarray
+) -> dict[str, object]:
+    a = df[first].to_numpy()
+    b = df[second].to_numpy()
     same = (a == b) | (np.isnan(a) & np.isnan(b))
-    return {"present": True, "kept": "first copy", "conflicting": line_set(lines[~same])}
+    return {"present": True, "kept": "first copy", "conflicting": line_set(lines[~same & keep])}
 
 
 def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite: str = "drop") -> ParsedFile:
-    """Parse one CIC flow CSV held in memory.
+    """Parse one CIC flow CSV held in memory (a zip member, a re-serialised Parquet file).
+
+    See :func:`parse_csv_file` for the parameters and rules.
+    """
+    names, core, body_start = _header(data, source)
+    rep = _start_report(source, data[: body_start + 1], len(data), names)
+    data, header_lines = _drop_repeated_headers(data, core, body_start)
+    return _parse(data, names, header_lines, rep, mode=mode, nonfinite=nonfinite)
+
+
+def parse_csv_file(path: Path, source: str, *, mode: str = "train", nonfinite: str = "drop") -> ParsedFile:
+    """Parse one CIC flow CSV file; polars reads the file itself (no Python copy of its bytes).
 
     Parameters
     ----------
-    data : bytes
-        The whole file.
+    path : Path
     source : str
         Name used in reports and errors.
     mode : {"train", "score"}
@@ -173,7 +221,30 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
     ParseError
         A non-numeric feature cell in train mode (names file, line and column).
     """
-    names, core, body_start = _header(data, source)
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD)
+    names, core, body_start = _header(head, source)
+    if body_start >= len(head) and len(head) == _HEAD:
+        with path.open("rb") as fh:  # a header longer than the probe: read the whole file
+            return parse_csv_bytes(fh.read(), source, mode=mode, nonfinite=nonfinite)
+    rep = _start_report(source, head[: body_start + 1], path.stat().st_size, names)
+    if _has_repeated_header(path, core, body_start):
+        data, header_lines = _drop_repeated_headers(path.read_bytes(), core, body_start)
+        return _parse(data, names, header_lines, rep, mode=mode, nonfinite=nonfinite)
+    return _parse(path, names, np.empty(0, dtype=np.int64), rep, mode=mode, nonfinite=nonfinite)
+
+
+def _start_report(source: str, head: bytes, size: int, names: list[str]) -> FileReport:
+    rep = FileReport(path=source, bytes=size, bom=head.startswith(_BOM))
+    end = head.find(b"\n")
+    rep.crlf = end > 0 and head[end - 1 : end] == b"\r"
+    return rep
+
+
+def _parse(
+    src: Path | bytes, names: list[str], header_lines: np.ndarray, rep: FileReport, *, mode: str, nonfinite: str
+) -> ParsedFile:
+    source = rep.path
     mapping = map_columns(names, source=source)
     if mode == "train" and mapping.label is None:
         seen = [n.strip() for n in names]
@@ -181,10 +252,8 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
             f"{source}: no 'Label' column found, so these flows cannot be used for training; got columns "
             f"{seen[:6]} ... {seen[-3:]}; fix: add the label column, or score the file instead of training on it."
         )
-    rep = FileReport(path=source, schema=mapping.schema, bytes=len(data), bom=data.startswith(_BOM))
-    rep.crlf = data[max(body_start - 2, 0) : body_start] == b"\r\n"
+    rep.schema = mapping.schema
     rep.unused_columns = list(mapping.unused)
-    data, header_lines = _drop_repeated_headers(data, core, body_start)
     rep.repeated_headers = line_set(header_lines)
 
     col = {canon: f"column_{i + 1}" for canon, i in mapping.features.items()}
@@ -192,14 +261,8 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
     dup_col = None if mapping.duplicate is None else f"column_{mapping.duplicate + 1}"
     label_col = None if mapping.label is None else f"column_{mapping.label + 1}"
     numeric_cols = [col[c] for c in CANONICAL_FEATURES] + ([dup_col] if dup_col else [])
-    bad: dict[str, np.ndarray] = {}
-    text: pl.DataFrame | None = None
-    try:
-        df = _read(data, len(names), mapping, numeric=True)
-    except pl.exceptions.ComputeError:
-        text = _read(data, len(names), mapping, numeric=False)
-        df, bad = _cast_text(text, numeric_cols)
-    del data
+    df, bad, text, _ = _read_any(src, len(names), mapping, numeric_cols)
+    del src
 
     n = df.height
     # Lines removed as repeated headers shift every later row; map rows back to file lines.
@@ -221,13 +284,11 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
             line=int(lines[row]),
             column=name,
         )
-
     del text
+
     pad = df.select(pl.all_horizontal([pl.col(c).is_null() for c in df.columns]).alias("p"))["p"].to_numpy()
     keep = ~pad
     rep.padding_rows = line_set(lines[pad])
-
-    empty_label = np.zeros(n, dtype=bool)
     if label_col is not None:
         lab = df[label_col].str.strip_chars()
         empty_label = (lab.is_null() | (lab.str.len_chars() == 0)).fill_null(True).to_numpy() & keep
@@ -236,33 +297,46 @@ def parse_csv_bytes(data: bytes, source: str, *, mode: str = "train", nonfinite:
             keep &= ~empty_label
             rep.dropped["empty label"] = int(empty_label.sum())
 
-    if not keep.all():
-        df = df.filter(pl.Series(keep))
-        lines = lines[keep]
-        bad = {c: m[keep] for c, m in bad.items()}
-    _column_stats(df, col, rep)
+    # Column statistics over the flow rows only (padding / excluded rows masked, not copied).
+    _column_stats(df, col, rep, None if keep.all() else pl.Series(keep))
     if dup_col is not None:
-        rep.duplicate_column = _duplicate_conflicts(df, col["Fwd Header Length"], dup_col, lines)
+        rep.duplicate_column = _duplicate_conflicts(df, col["Fwd Header Length"], dup_col, lines, keep)
     else:
         rep.duplicate_column = {"present": False}
 
-    X = np.empty((df.height, len(CANONICAL_FEATURES)), dtype=np.float32)
-    for j, canon in enumerate(CANONICAL_FEATURES):
-        X[:, j] = df[col[canon]].fill_null(np.nan).to_numpy()
-    status = np.full(df.height, "", dtype=object)
+    X = _feature_matrix(df, [col[c] for c in CANONICAL_FEATURES], keep)
+    lines = lines[keep]
+    status = np.full(X.shape[0], "", dtype=object)
     for c, mask in bad.items():
-        status[mask] = f"not a number in column {canon_of.get(c, 'Fwd Header Length')!r}"
-        rep.unparseable[canon_of.get(c, "Fwd Header Length")] = line_set(lines[mask])
+        m = mask[keep]
+        name = canon_of.get(c, "Fwd Header Length")
+        status[m] = f"not a number in column {name!r}"
+        rep.unparseable[name] = line_set(lines[m])
 
     nonfinite_rows = ~np.isfinite(X).all(axis=1)
     rep.nonfinite_rows = line_set(lines[nonfinite_rows])
     if mode == "train" and nonfinite == "drop" and nonfinite_rows.any():
-        keep2 = ~nonfinite_rows
         rep.dropped["non-finite feature (Infinity/NaN/empty)"] = int(nonfinite_rows.sum())
-        X, lines, status = X[keep2], lines[keep2], status[keep2]
-        df = df.filter(pl.Series(keep2))
+        finite = ~nonfinite_rows
+        X, lines, status = X[finite], lines[finite], status[finite]
+        keep[np.flatnonzero(keep)[nonfinite_rows]] = False
 
-    labels = None if label_col is None else df[label_col].str.strip_chars().fill_null("")
-    idents = {key: df[f"column_{i + 1}"] for key, i in mapping.identifiers.items()}
+    keep_s = None if keep.all() else pl.Series(keep)
+    labels = None
+    if label_col is not None:
+        labels = df[label_col] if keep_s is None else df[label_col].filter(keep_s)
+        labels = labels.str.strip_chars().fill_null("")
+    idents = {key: (df[f"column_{i + 1}"] if keep_s is None else df[f"column_{i + 1}"].filter(keep_s))
+              for key, i in mapping.identifiers.items()}  # fmt: skip
     rep.rows = int(X.shape[0])
     return ParsedFile(X=X, labels=labels, identifiers=idents, lines=lines, status=status, report=rep)
+
+
+def _feature_matrix(df: pl.DataFrame, cols: list[str], keep: np.ndarray) -> np.ndarray:
+    n = int(keep.sum())
+    X = np.empty((n, len(cols)), dtype=np.float32)
+    all_rows = bool(keep.all())
+    for j, c in enumerate(cols):
+        v = df[c].to_numpy()  # nulls come out as NaN for float columns
+        X[:, j] = v if all_rows else v[keep]
+    return X

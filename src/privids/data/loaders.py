@@ -17,7 +17,7 @@ import polars as pl
 
 from privids.data import cache as _cache
 from privids.data.capture_time import day_from_name, parse_timestamps, weekday_names
-from privids.data.csvfile import ParsedFile, parse_csv_bytes
+from privids.data.csvfile import ParsedFile, parse_csv_bytes, parse_csv_file
 from privids.data.labels import canonical_label
 from privids.data.report import DataReport, FileReport
 from privids.data.schema import CANONICAL_FEATURES, map_columns
@@ -43,7 +43,8 @@ def source_files(path: str | Path) -> list[Path]:
     return [p]
 
 
-def _members(path: Path) -> Iterator[tuple[str, bytes | pl.DataFrame]]:
+def _parse_source(path: Path, mode: str, nonfinite: str) -> Iterator[ParsedFile]:
+    """Parse every flow file a path holds (zip members and Parquet go through the bytes path)."""
     suffix = path.suffix.lower()
     if suffix == ".zip":
         with zipfile.ZipFile(path) as zf:
@@ -51,16 +52,14 @@ def _members(path: Path) -> Iterator[tuple[str, bytes | pl.DataFrame]]:
             if not names:
                 raise DataError(f"{path}: the zip holds no .csv member; fix: use MachineLearningCSV.zip or a CSV.")
             for n in names:
-                yield f"{path.name}/{n}", zf.read(n)
+                yield parse_csv_bytes(zf.read(n), f"{path.name}/{n}", mode=mode, nonfinite=nonfinite)
     elif suffix == ".parquet":
-        yield path.name, pl.read_parquet(path)
+        df = pl.read_parquet(path)
+        map_columns(df.columns, source=path.name)
+        # Parquet has no lines: re-serialise through the CSV path so every rule is applied once.
+        yield parse_csv_bytes(df.write_csv().encode(), path.name, mode=mode, nonfinite=nonfinite)
     else:
-        yield path.name, path.read_bytes()
-
-
-def _parse_parquet(df: pl.DataFrame, source: str, mode: str, nonfinite: str) -> ParsedFile:
-    # Parquet has no lines: re-serialise through the CSV path so every rule is applied once.
-    return parse_csv_bytes(df.write_csv().encode(), source, mode=mode, nonfinite=nonfinite)
+        yield parse_csv_file(path, path.name, mode=mode, nonfinite=nonfinite)
 
 
 def _labels(parsed: ParsedFile, rep: FileReport) -> np.ndarray | None:
@@ -194,15 +193,9 @@ def load_flows(
     blocks = []
     reports: list[FileReport] = []
     for f in files:
-        for source, content in _members(f):
-            if isinstance(content, pl.DataFrame):
-                map_columns(content.columns, source=source)
-                parsed = _parse_parquet(content, source, mode, nonfinite)
-            else:
-                parsed = parse_csv_bytes(content, source, mode=mode, nonfinite=nonfinite)
-            del content
+        for parsed in _parse_source(f, mode, nonfinite):
             lab = _labels(parsed, parsed.report)
-            blocks.append((parsed, lab, _meta(parsed, source)))
+            blocks.append((parsed, lab, _meta(parsed, parsed.report.path)))
             reports.append(parsed.report)
     X, labels, meta = _assemble(blocks)
     if mode == "train" and X.shape[0] == 0:

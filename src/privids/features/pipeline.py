@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import pandas as pd
 from privids._rng import RandomLike
 from privids.config import DataConfig
 from privids.data.cache import default_cache_dir
-from privids.data.cleaning import constant_columns, drop_duplicates, drop_nonfinite
+from privids.data.cleaning import constant_columns, duplicate_rows, finite_rows
 from privids.data.dataset import PreparedData, SplitView
 from privids.data.labels import binary_target, families_of
 from privids.data.loaders import load_flows
+from privids.data.report import line_set
 from privids.data.splits import stratified_split, time_split
 from privids.data.table import FlowTable
 from privids.exceptions import DataError
@@ -22,16 +24,20 @@ from privids.features.transforms import FlowTransform
 
 __all__ = ["choose_features", "data_report", "prepare_data"]
 
+_log = logging.getLogger(__name__)
+
 _META_KEEP = ("day", "timestamp", "source_file", "source_line", "flow_id", "src_ip", "src_port", "dst_ip", "protocol")
 
 
-def choose_features(table: FlowTable, cfg: DataConfig) -> tuple[tuple[str, ...], dict[str, Any]]:
+def choose_features(
+    table: FlowTable, cfg: DataConfig, rows: np.ndarray | None = None
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The model's feature list: canonical features minus constant columns (and the port if off).
 
-    Constancy is judged on the whole cleaned table (a label-free property), so that every split,
-    every federated client and the scorer share one list.
+    Constancy is judged on the whole cleaned table (``rows``; a label-free property), so that
+    every split, every federated client and the scorer share one list.
     """
-    constant = constant_columns(table.X, table.feature_names)
+    constant = constant_columns(table.X, table.feature_names, rows)
     excluded = set(constant)
     if not cfg.use_destination_port:
         excluded.add("Destination Port")
@@ -47,20 +53,27 @@ def choose_features(table: FlowTable, cfg: DataConfig) -> tuple[tuple[str, ...],
     return chosen, info
 
 
-def _view(table: FlowTable, idx: np.ndarray, cols: list[int], transform: FlowTransform) -> SplitView:
-    labels = table.labels[idx]  # type: ignore[index]
+def _view(table: FlowTable, rows: np.ndarray, cols: list[int], transform: FlowTransform) -> SplitView:
+    labels = table.labels[rows]  # type: ignore[index]
     return SplitView(
-        X=transform.transform(table.X, rows=idx, columns=cols),
+        X=transform.transform(table.X, rows=rows, columns=cols),
         y=binary_target(labels),
         labels=labels,
-        families=families_of(labels) if labels.size else np.empty(0, dtype=object),
-        meta={k: table.meta[k][idx] for k in _META_KEEP if k in table.meta},
+        families=families_of(labels),
+        meta={k: table.meta[k][rows] for k in _META_KEEP if k in table.meta},
     )
 
 
-def _split_counts(labels: np.ndarray, idx: np.ndarray) -> dict[str, int]:
-    vals, counts = np.unique(labels[idx].astype(str), return_counts=True)
-    return {str(v): int(c) for v, c in zip(vals, counts, strict=True)}
+def _split_counts(labels: np.ndarray) -> dict[str, int]:
+    counts = pd.Series(labels, dtype=object).value_counts().sort_index()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def _load(source: str | Path | FlowTable, cfg: DataConfig) -> FlowTable:
+    if isinstance(source, FlowTable):
+        return source
+    cache = None if not cfg.cache else (cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir())
+    return load_flows(source, mode="train", nonfinite=cfg.nonfinite, cache_dir=cache)
 
 
 def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, *, rng: RandomLike = None) -> PreparedData:
@@ -84,49 +97,59 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     ------
     DataError
         No labels, unknown labels, too few rows, or a rare class under ``rare_policy="error"``.
+
+    Notes
+    -----
+    Cleaning selects rows by index; the raw matrix is never copied, only the scaled splits are
+    materialised (peak memory: the raw table plus the float32 splits).
     """
     cfg = cfg or DataConfig()
-    if isinstance(source, FlowTable):
-        table = source
-    else:
-        cache = cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir()
-        table = load_flows(source, mode="train", nonfinite=cfg.nonfinite, cache_dir=cache)
+    table = _load(source, cfg)
     if table.labels is None:
         raise DataError("prepare_data needs labelled flows; got a table without labels; fix: load in train mode.")
     sections: dict[str, Any] = {}
+    rows = np.arange(len(table), dtype=np.int64)
     empty = table.labels == ""
     if empty.any():
         sections["empty_labels_removed"] = int(empty.sum())
-        table = table.take(~empty)
-    if cfg.nonfinite == "drop" and not np.isfinite(table.X).all():
-        table, sections["nonfinite_removed"] = drop_nonfinite(table)
-    families_of(table.labels)  # unknown labels stop here, before any work is spent
-    rows_loaded = len(table)
+        rows = rows[~empty]
+    if cfg.nonfinite == "drop":
+        finite = finite_rows(table.X)[rows]
+        if not finite.all():
+            bad = rows[~finite]
+            sections["nonfinite_removed"] = {"removed": int(bad.size), "lines": line_set(table.meta["source_line"][bad])}
+            rows = rows[finite]
+    families_of(table.labels[rows])  # unknown labels stop here, before any work is spent
+    rows_loaded = int(rows.size)
     if cfg.dedup:
-        table, sections["duplicates"] = drop_duplicates(table)
-    if len(table) < 3:
-        raise DataError(f"only {len(table)} flow(s) left after cleaning; got too few to split into train/val/test; "
+        rows, sections["duplicates"] = duplicate_rows(table.X, table.labels, rows)
+    if rows.size < 3:
+        raise DataError(f"only {rows.size} flow(s) left after cleaning; got too few to split into train/val/test; "
                         "fix: supply more flows.")  # fmt: skip
-    names, feat_info = choose_features(table, cfg)
-    sections["features"] = feat_info
+    names, sections["features"] = choose_features(table, cfg, rows)
 
+    labels = table.labels[rows]
     if cfg.split == "time":
-        tr, va, te, split_info = time_split(table.meta, cfg.fractions)
+        tr, va, te, split_info = time_split({k: v[rows] for k, v in table.meta.items()}, cfg.fractions)
     else:
         tr, va, te, split_info = stratified_split(
-            table.labels, cfg.fractions, rng=cfg.seed if rng is None else rng, rare_policy=cfg.rare_policy,
-            sources=_label_sources(table),
+            labels, cfg.fractions, rng=cfg.seed if rng is None else rng, rare_policy=cfg.rare_policy,
+            sources=_label_sources(table, rows),
         )  # fmt: skip
+    if split_info.get("rare"):
+        _log.warning("classes too small to stratify %s: rare_policy=%r (see report['split'])",
+                     split_info["rare"], cfg.rare_policy)  # fmt: skip
+    tr, va, te = rows[tr], rows[va], rows[te]
     # Columns are read straight from the table (no copy of the chosen-feature matrix).
     cols = [table.feature_names.index(n) for n in names]
     transform = FlowTransform.fit(table.X, names, log_transform=cfg.log_transform, rows=tr, columns=cols)
     split_info["sizes"] = {"train": int(tr.size), "val": int(va.size), "test": int(te.size)}
-    split_info["labels"] = {k: _split_counts(table.labels, i) for k, i in (("train", tr), ("val", va), ("test", te))}
+    split_info["labels"] = {k: _split_counts(table.labels[i]) for k, i in (("train", tr), ("val", va), ("test", te))}
     sections["split"] = split_info
-    sections["rows"] = {"loaded": rows_loaded, "after_cleaning": len(table)}
+    sections["rows"] = {"loaded": rows_loaded, "after_cleaning": int(rows.size)}
 
     train, val, test = (_view(table, i, cols, transform) for i in (tr, va, te))
-    family_names = tuple(sorted({str(f) for s in (train, val, test) for f in s.families}))
+    family_names = tuple(sorted({str(f) for s in (train, val, test) for f in np.unique(s.families.astype(str))}))
     report = table.report
     for k, v in sections.items():
         report = report.with_section(k, v)
@@ -142,9 +165,9 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     )
 
 
-def _label_sources(table: FlowTable) -> dict[str, list[str]]:
+def _label_sources(table: FlowTable, rows: np.ndarray) -> dict[str, list[str]]:
     """Label -> files it occurs in (for naming the files of a rare class)."""
-    pairs = pd.DataFrame({"l": table.labels, "f": table.meta["source_file"]}).drop_duplicates()
+    pairs = pd.DataFrame({"l": table.labels[rows], "f": table.meta["source_file"][rows]}).drop_duplicates()
     return {str(k): sorted(map(str, g["f"])) for k, g in pairs.groupby("l")}
 
 
@@ -166,6 +189,6 @@ def data_report(source: str | Path, cfg: DataConfig | None = None, *, mode: str 
     """
     cfg = cfg or DataConfig()
     if mode == "score":
-        cache = cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir()
+        cache = None if not cfg.cache else (cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir())
         return load_flows(source, mode="score", cache_dir=cache).report.to_dict()
     return prepare_data(source, cfg).report
