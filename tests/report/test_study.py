@@ -25,10 +25,20 @@ TINY = RunConfig(
 )
 
 
+MESSAGES: list[tuple[str, str]] = []
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    return run_study(TINY, out_dir=out, demo_rows=1500)
+    return run_study(TINY, out_dir=out, demo_rows=1500, progress=lambda step, msg: MESSAGES.append((step, msg)))
+
+
+def test_long_steps_report_progress(study):
+    assert ("federated", "running: DP-FedAvg round 2/2") in MESSAGES
+    cells = [m for s, m in MESSAGES if s == "attacks" and m.startswith("running: ")]
+    assert len(cells) == 4  # (none, label_flip) x (fedavg, median), one setting
+    assert [s for s, m in MESSAGES if m.startswith("done in")] == list(STEPS)
 
 
 def test_every_step_runs_and_writes_its_outputs(study):
@@ -36,7 +46,7 @@ def test_every_step_runs_and_writes_its_outputs(study):
     assert status == {"data": "ok", **{name: "ok" for name in STEPS}}, [s for s in study.steps if s.status != "ok"]
     assert study.synthetic
     html = study.report.read_text(encoding="utf-8")
-    assert SYNTHETIC_BANNER in html and "not run" not in html
+    assert SYNTHETIC_BANNER in html and 'class="status"' not in html
     assert html.count('src="data:image/png;base64,') >= 9
     assert (study.out_dir / "models" / "mlp").is_dir() and (study.out_dir / "models" / "gbt").is_dir()
     assert json.loads((study.out_dir / "data_report.json").read_text())["totals"]["data_lines"] == 1500

@@ -67,6 +67,8 @@ def register(app: typer.Typer) -> None:
             def progress(step: str, message: str) -> None:
                 if message == "running":
                     status.update(f"{step} ...")
+                elif message.startswith("running: "):
+                    status.update(f"{step}: {message[len('running: '):]}")
                 elif not as_json:
                     _out.print(f"  {step}: {message}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,29 +149,42 @@ def _history(result: Any) -> tuple[dict[str, list[float]], dict[str, Any]]:
     return hist, final
 
 
-def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike) -> dict[str, Any]:
-    """FedAvg and DP-FedAvg (server-side clipping + noise) over the configured federation."""
+def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike,
+                   tick: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """FedAvg and DP-FedAvg (server-side clipping + noise) over the configured federation.
+
+    ``tick(message)`` is called after every round (progress display).
+    """
     from privids.federated import run_federation
 
     gen = as_generator(rng)
     runs: dict[str, Any] = {}
     for name, fed in (("FedAvg", dataclasses.replace(cfg.federated, central_dp=False)),
                       ("DP-FedAvg", dataclasses.replace(cfg.federated, central_dp=True))):
-        res = run_federation(data, fed, engine="inprocess", rng=child_seed(gen), hidden=cfg.train.hidden)
+        def on_round(rnd: int, total: int, metrics: dict[str, float], name: str = name) -> None:
+            if tick is not None:
+                tick(f"{name} round {rnd}/{total}")
+
+        res = run_federation(data, fed, engine="inprocess", rng=child_seed(gen), hidden=cfg.train.hidden,
+                             progress=on_round)
         hist, final = _history(res)
         runs[name] = {"history": hist, "final": final}
     return runs
 
 
-def attacks_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, quick: bool) -> dict[str, Any]:
-    """Poisoning/backdoor attacks against each defence; cells are test F1 under attack."""
+def attacks_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, quick: bool,
+                 tick: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Poisoning/backdoor attacks against each defence; cells are test F1 under attack.
+
+    ``tick(message)`` is called before every cell (progress display).
+    """
     from privids.attacks import run_poisoning_matrix
 
     settings = cfg.attack.malicious[:1] if quick else cfg.attack.malicious
     mat = run_poisoning_matrix(data, attacks=cfg.attack.attacks, defences=cfg.attack.defences, settings=settings,
                                rounds=cfg.federated.rounds, fed=cfg.federated, scale_factor=cfg.attack.scale_factor,
                                clipping_norm=cfg.federated.dp_clipping_norm,
-                               noise_multiplier=cfg.federated.dp_noise_multiplier, rng=rng)
+                               noise_multiplier=cfg.federated.dp_noise_multiplier, rng=rng, progress=tick)
     full = mat.to_dict()
     att, cl = settings[0]
     f1: dict[str, dict[str, float | None]] = {}

@@ -156,7 +156,8 @@ def run_study(
     demo_rows : int, default=20000
         Size of the generated demo set.
     progress : callable or None
-        ``progress(step, message)`` before and after each step.
+        ``progress(step, message)``: ``"running"`` when a step starts, ``"running: <detail>"``
+        during long steps (federated rounds, poisoning cells), ``"done in ..."`` at the end.
 
     Returns
     -------
@@ -196,11 +197,16 @@ def run_study(
         fitted.update(models)
         return res
 
+    def tick(step: str) -> Callable[[str], None] | None:
+        if progress is None:
+            return None
+        return lambda message: progress(step, f"running: {message}")
+
     plan: dict[str, Callable[[], Any]] = {
         "centralised": centralised,
         "privacy": lambda: steps.privacy_step(data, cfg, rng=seeds["privacy"]),
-        "federated": lambda: steps.federated_step(data, cfg, rng=seeds["federated"]),
-        "attacks": lambda: steps.attacks_step(data, cfg, rng=seeds["attacks"], quick=quick),
+        "federated": lambda: steps.federated_step(data, cfg, rng=seeds["federated"], tick=tick("federated")),
+        "attacks": lambda: steps.attacks_step(data, cfg, rng=seeds["attacks"], quick=quick, tick=tick("attacks")),
         "membership": lambda: steps.membership_step(data, cfg, mlp=fitted["mlp"].model, rng=seeds["membership"]),
         "importance": lambda: steps.importance_step(data, fitted=fitted, rng=seeds["importance"]),
     }
