@@ -43,6 +43,9 @@ def test_undefended_fedavg_is_broken_and_krum_holds(matrix) -> None:  # type: ig
     krum = matrix.cell(1, 5, "backdoor", "krum")
     assert krum.success <= matrix.cell(1, 5, "none", "fedavg").triggered_benign + 0.05
     assert krum.top_suspect_hit_rate == 1.0 and krum.attacker_suspicion > 2 > krum.honest_suspicion
+    # Per round, the operator sees the malicious organisation on top.
+    assert len(krum.suspicion_by_round) == matrix.rounds
+    assert all(max(range(5), key=lambda i: r[i]) == krum.malicious_ids[0] for r in krum.suspicion_by_round)
 
 
 def test_best_defence_summary_and_json(matrix) -> None:  # type: ignore[no-untyped-def]

@@ -50,6 +50,8 @@ class MatrixCell:
     top_suspect_hit_rate : float
         Share of rounds whose most suspicious client was malicious.
     malicious_ids : tuple of int
+    suspicion_by_round : tuple of tuple of float
+        Every client's suspicion score in every round (rows: rounds; columns: client ids).
     natural_rate : float
         ``triggered_benign`` of the clean run under the same defence: how often the trigger
         pattern alone, with no backdoor trained in, is already classified benign. A backdoor's
@@ -70,6 +72,7 @@ class MatrixCell:
     honest_suspicion: float = math.nan
     top_suspect_hit_rate: float = math.nan
     malicious_ids: tuple[int, ...] = ()
+    suspicion_by_round: tuple[tuple[float, ...], ...] = ()
     natural_rate: float = math.nan
     error: str = ""
 
@@ -139,7 +142,7 @@ class PoisoningMatrix:
             if isinstance(v, float) and math.isnan(v):
                 return None
             if isinstance(v, tuple):
-                return list(v)
+                return [clean(x) for x in v]
             return v
 
         return {
@@ -269,5 +272,6 @@ def run_poisoning_matrix(
                         honest_suspicion=float(susp[honest].mean()),
                         top_suspect_hit_rate=run.top_suspect_hit_rate(),
                         malicious_ids=run.attackers, natural_rate=natural.get(defence, math.nan),
+                        suspicion_by_round=tuple(tuple(round(v, 4) for v in r.suspicion) for r in run.rounds),
                     ))
     return PoisoningMatrix(cells=tuple(cells), trigger=trigger.describe(), rounds=rounds, reference_f1=reference)

@@ -89,6 +89,15 @@ def _render_matrix(mat: Any) -> None:
                 susp.add_row(c.attack, c.defence, ",".join(map(str, c.malicious_ids)), f"{c.attacker_suspicion:.2f}",
                              f"{c.honest_suspicion:.2f}", _pct(c.top_suspect_hit_rate) + "%")
         _out.print(susp)
+        shown = next((c for c in cells if c.attack != "none" and not c.error and c.suspicion_by_round), None)
+        if shown is not None:
+            per = Table(title=f"{f} of {n}: suspicion per round under {shown.attack} x {shown.defence} (* = malicious)")
+            per.add_column("round", justify="right")
+            for i in range(n):
+                per.add_column(f"org {i}{'*' if i in shown.malicious_ids else ''}", justify="right")
+            for rnd, scores in enumerate(shown.suspicion_by_round, start=1):
+                per.add_row(str(rnd), *(f"[bold red]{v:.2f}[/]" if v > 2 else f"{v:.2f}" for v in scores))
+            _out.print(per)
     errors = {c.defence: c.error for c in mat.cells if c.error}
     for d, e in errors.items():
         _out.print(f"[yellow]{d}: n/a[/] - {e}")
