@@ -93,14 +93,14 @@ def _day_frame(counts: dict[str, int], rng: np.random.Generator, scale: float) -
                 rng.integers(1024, 65535, n) * (rng.random(n) >= 0.9)
             )
         elif any(h in name for h in _FLOAT_HINTS):
-            v = rng.lognormal(3 + 2 * attack, 2.5, n)
-            cols[key] = np.round(v, 6)
+            v = rng.lognormal(3 + 2 * attack, 2.5, n) * (rng.random(n) < 0.6)
+            cols[key] = np.round(v, 4)
         elif "Flag" in name:
             cols[key] = (rng.random(n) < 0.3).astype(np.int64)
         elif name.strip() in ("Init_Win_bytes_forward", "Init_Win_bytes_backward"):
             cols[key] = np.where(rng.random(n) < 0.4, -1, rng.integers(0, 65535, n))
         elif "Duration" in name or "IAT" in name or "Idle" in name or "Active" in name:
-            cols[key] = rng.integers(0, 120_000_000, n) * (rng.random(n) < 0.7)
+            cols[key] = np.minimum(rng.lognormal(8, 4, n), 119_999_999).astype(np.int64) * (rng.random(n) < 0.5)
         else:
             cols[key] = rng.integers(0, 2000, n)
     cols["c55"] = cols["c34"]  # the duplicated Fwd Header Length: identical copies

@@ -331,3 +331,28 @@ def test_improved_reextraction_maps_every_class():
     assert c["Web Attack - Sql Injection"] == 13 and c["Infiltration - Portscan"] == 1000
     assert "Attempted Category" in t.report.files[0].unused_columns or "attempted_category" in t.meta
     assert "id" not in t.feature_names and "Dst Port" not in t.feature_names
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1000, 1 << 24])
+def test_repeated_header_scan_finds_headers_across_chunk_boundaries(monkeypatch, chunk):
+    from privids.data import csvfile
+
+    monkeypatch.setattr(csvfile, "_CHUNK", chunk)
+    path = shared_path("cases/06-cicids2018-repeated-header-rows/Thursday-01-03-2018_sample_repeated_header.csv")
+    assert len(load_flows(path, mode="score")) == 12
+    clean = shared_path("cases/01-inf-nan-flow-rates/flows_inf_nan.csv")
+    names, core, start = csvfile._header(clean.read_bytes(), "x")
+    assert not csvfile._has_repeated_header(clean, core, start)
+
+
+def test_mixed_schemas_in_one_folder_share_the_canonical_columns(tmp_path):
+    import shutil
+
+    shutil.copy(shared_path("cases/01-inf-nan-flow-rates/flows_inf_nan.csv"), tmp_path / "a_mlcve.csv")
+    shutil.copy(shared_path("data/cicids2017/trafficlabelling_reserialized/baseline_sqli_mondirkb.csv"), tmp_path / "b_tl.csv")
+    t = load_flows(tmp_path)
+    assert [f.schema for f in t.report.files] == ["cicids2017-mlcve", "cicids2017-trafficlabelling"]
+    assert len(t) == 6 + 21
+    assert t.meta["src_ip"][:6].tolist() == [""] * 6 and t.meta["src_ip"][6] != ""
+    assert np.isnat(t.meta["timestamp"][:6]).all() and not np.isnat(t.meta["timestamp"][6:]).any()
+    assert t.meta["source_file"][0] == "a_mlcve.csv" and t.meta["source_file"][-1] == "b_tl.csv"

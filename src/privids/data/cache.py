@@ -58,7 +58,7 @@ def content_digest(path: Path, cache_dir: Path | None = None) -> str:
     if cache_dir is not None:
         memo[stat_key] = digest
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = _memo_path(cache_dir).with_suffix(".tmp")
+        tmp = _memo_path(cache_dir).with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(memo))
         tmp.replace(_memo_path(cache_dir))
     return digest

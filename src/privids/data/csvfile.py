@@ -75,9 +75,11 @@ def _has_repeated_header(path: Path, core: bytes, body_start: int) -> bool:
     with path.open("rb") as fh:
         fh.seek(max(body_start - 1, 0))
         while chunk := fh.read(_CHUNK):
-            if needle in tail + chunk[: len(needle)] or needle in chunk:
+            window = tail + chunk
+            if needle in window:
                 return True
-            tail = chunk[-len(needle) :]
+            # Keep just enough to catch a header line split across two reads.
+            tail = window[-(len(needle) - 1) :]
     return False
 
 
