@@ -312,3 +312,8 @@ def test_permutation_importance_explains_a_dp_sgd_model() -> None:
     assert det.privacy is not None and det.privacy["epsilon"] > 0
     imp = permutation_importance(det.predict_scores, d.test.X, d.test.y, feature_names=d.feature_names, n_repeats=3, rng=0)
     assert imp.ranking()[0] == "f0" and np.isfinite(imp.values).all()
+
+
+def test_raw_header_names_are_stripped() -> None:
+    g = gain_importance([1.0, 2.0], feature_names=(" Flow Duration", " Destination  Port "), dropped=(" Bwd PSH Flags",))
+    assert g.feature_names == ("Flow Duration", "Destination Port") and g.dropped == ("Bwd PSH Flags",)

@@ -341,7 +341,8 @@ def explain_artifact(
     note = "explained on the model's own test split (rebuilt from the stored data settings)"
     if not same:
         data = _whole_file(model, data_path, cfg)
-        note = "explained on every labelled flow in the file (not the model's training data)"
+        note = ("explained on every labelled flow in the file (not the model's training data); the SHAP background "
+                "and any reference tree come from these same flows")
     booster = getattr(model.model, "booster_", None) if model.kind == "gbt" else None
     report = explain_detector(
         model.attack_scores, data, booster=booster, tree_shap=model.task == "binary", threshold=model.threshold,

@@ -20,6 +20,7 @@ __all__ = [
     "gain_importance",
     "importance_by_name",
     "permutation_importance",
+    "stripped_names",
     "top_k_table",
 ]
 
@@ -85,6 +86,11 @@ class FeatureImportance:
         ]
         rows += [{"feature": n, "importance": DROPPED_CONSTANT, "std": None} for n in self.dropped]
         return {"method": self.method, "features": rows, "details": dict(self.details)}
+
+
+def stripped_names(names: Sequence[str]) -> tuple[str, ...]:
+    """Feature names without the leading/trailing spaces of raw CIC headers (`` Flow Duration``)."""
+    return tuple(" ".join(str(n).split()) for n in names)
 
 
 def _check_inputs(X: np.ndarray, y: np.ndarray, feature_names: Sequence[str]) -> None:
@@ -199,10 +205,10 @@ def permutation_importance(
         work[:, j] = column
     return FeatureImportance(
         method="permutation",
-        feature_names=tuple(feature_names),
+        feature_names=stripped_names(feature_names),
         values=drops.mean(axis=1),
         std=drops.std(axis=1),
-        dropped=tuple(dropped),
+        dropped=stripped_names(dropped),
         details={"metric": metric, "baseline": base, "n_repeats": n_repeats, "rows": int(X.shape[0])},
     )
 
@@ -251,10 +257,10 @@ def gain_importance(
         values = values / total
     return FeatureImportance(
         method="gain",
-        feature_names=tuple(feature_names),
+        feature_names=stripped_names(feature_names),
         values=values,
         std=np.zeros_like(values),
-        dropped=tuple(dropped),
+        dropped=stripped_names(dropped),
         details={"normalised": normalise, "total_gain": float(total)},
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from privids._rng import RandomLike, as_generator
-from privids.evaluation.importance import FeatureImportance
+from privids.evaluation.importance import FeatureImportance, stripped_names
 from privids.exceptions import ConfigError, DataError
 
 __all__ = ["sampled_shap_importance", "tree_shap_importance"]
@@ -99,10 +99,10 @@ def tree_shap_importance(
     absphi = np.abs(phi)
     return FeatureImportance(
         method="shap",
-        feature_names=tuple(feature_names),
+        feature_names=stripped_names(feature_names),
         values=absphi.mean(axis=0),
         std=absphi.std(axis=0),
-        dropped=tuple(dropped),
+        dropped=stripped_names(dropped),
         details={"explainer": "tree", "rows": int(Xs.shape[0]), "expected_value": float(expected),
                  "additivity_error": additivity},
     )
@@ -194,10 +194,10 @@ def sampled_shap_importance(
     absphi = np.abs(phi)
     return FeatureImportance(
         method="shap",
-        feature_names=tuple(feature_names),
+        feature_names=stripped_names(feature_names),
         values=absphi.mean(axis=0),
         std=absphi.std(axis=0),
-        dropped=tuple(dropped),
+        dropped=stripped_names(dropped),
         details={"explainer": "permutation", "rows": int(Xs.shape[0]), "background": int(bg.shape[0]),
                  "n_permutations": n_permutations},
     )
