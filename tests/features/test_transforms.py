@@ -86,3 +86,25 @@ def test_case09_constant_columns_scale_to_zero_and_scoring_new_values_is_finite(
     score = load_flows(shared_path("cases/09-constant-zero-columns/scoring_nonzero_in_constant_cols.csv"), mode="score")
     out = t.transform(score.X)
     assert out.shape == (2, 77) and np.isfinite(out).all() and out[0, j] == 1.0
+
+
+def test_fit_and_transform_do_not_depend_on_threads_or_blocks(monkeypatch):
+    from privids.data import row_blocks
+
+    rng = np.random.default_rng(5)
+    raw = rng.lognormal(2, 3, size=(5000, 3)).astype(np.float32)
+    raw[::97, 0] = np.inf
+    raw[::89, 1] = -1
+    rows = np.sort(rng.choice(5000, 3000, replace=False))
+    monkeypatch.setenv("PRIVIDS_THREADS", "1")
+    ref = FlowTransform.fit(raw, NAMES, rows=rows)
+    ref_out = ref.transform(raw, rows=rows)
+    monkeypatch.setenv("PRIVIDS_THREADS", "3")
+    monkeypatch.setattr(row_blocks, "BLOCK_ROWS", 257)
+    t = FlowTransform.fit(raw, NAMES, rows=rows)
+    np.testing.assert_allclose(t.mean, ref.mean, rtol=1e-12)
+    np.testing.assert_allclose(t.scale, ref.scale, rtol=1e-12)
+    np.testing.assert_array_equal(t.transform(raw, rows=rows), ref_out)
+    # rows/columns select exactly what a copied sub-matrix would give
+    wide = np.concatenate([raw, np.zeros((len(raw), 1), np.float32)], axis=1)[:, [3, 0, 1, 2]]
+    np.testing.assert_array_equal(t.transform(wide, rows=rows, columns=[1, 2, 3]), t.transform(raw[rows]))

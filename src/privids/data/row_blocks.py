@@ -33,13 +33,14 @@ def workers() -> int:
     return max(1, min(4, n))
 
 
-def block_slices(n: int, block: int = BLOCK_ROWS) -> Iterator[slice]:
-    """Consecutive slices covering ``range(n)``."""
+def block_slices(n: int, block: int | None = None) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)`` (``block`` rows each, default :data:`BLOCK_ROWS`)."""
+    block = block or BLOCK_ROWS
     for start in range(0, n, block):
         yield slice(start, min(start + block, n))
 
 
-def map_blocks(fn: Callable[[slice], T], n: int, *, block: int = BLOCK_ROWS) -> list[T]:
+def map_blocks(fn: Callable[[slice], T], n: int, *, block: int | None = None) -> list[T]:
     """``[fn(s) for s in block_slices(n)]``, computed on :func:`workers` threads, in order."""
     slices = list(block_slices(n, block))
     k = workers()
