@@ -129,3 +129,23 @@ def test_privacy_and_ledger_are_kept(tmp_path, data):
     art = load_artifact(tmp_path)
     assert art.privacy == {"epsilon": 1.0, "delta": 1e-5}
     assert art.metadata["ledger"] == [{"epsilon": 1.0, "dataset": "x"}]
+
+
+def test_evaluate_artifact_refuses_a_split_it_cannot_rebuild(tmp_path, monkeypatch):
+    # Arrange: a model trained on a file, whose stored transform is then changed by hand.
+    from privids.artifacts import evaluate_artifact, train_to_artifact
+    from privids.config import DataConfig
+    from privids.data.demo import generate_demo_flows
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    generate_demo_flows(900, rng=2, path=tmp_path / "flows.csv")
+    run = train_to_artifact(tmp_path / "flows.csv", tmp_path / "m", train_cfg=TrainConfig(model="gbt", gbt_estimators=20),
+                            data_cfg=DataConfig())
+    assert evaluate_artifact(run.artifact_dir, tmp_path / "flows.csv")["binary"] == run.metrics["test"]["binary"]
+    meta_path = run.artifact_dir / METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["transform"]["mean"][0] += 1.0
+    meta_path.write_text(json.dumps(meta))
+    # Act / Assert
+    with pytest.raises(ArtifactError, match="rebuilt transform differs"):
+        evaluate_artifact(run.artifact_dir, tmp_path / "flows.csv")
