@@ -140,3 +140,16 @@ def test_write_alerts_round_trip(binary_scorer, tmp_path, fmt: str) -> None:
         assert lines[0].split(",")[:3] == ["timestamp", "row", "status"] and len(lines) == 6
     with pytest.raises(ConfigError, match="--format must be one of"):
         write_alerts(res, tmp_path / "x.jsonl", fmt="xml")
+
+
+def test_block_transform_equals_one_call(binary_scorer) -> None:
+    # 10,000 rows span several transform blocks; one unscorable row in the middle shifts the gather.
+    scorer, model, tf = binary_scorer
+    raw = np.random.default_rng(5).normal(size=(10_000, 4))
+    status = np.full(10_000, "", dtype=object)
+    status[5000] = "bad cell"
+    res = scorer.score_matrix(raw, row_status=status)
+    expected = predict_scores(model, tf.transform(raw))
+    keep = np.arange(10_000) != 5000
+    np.testing.assert_array_equal(res.probability[keep], expected[keep])
+    assert np.isnan(res.probability[5000]) and res.counts()["unscored"] == 1

@@ -25,6 +25,9 @@ _SPECIAL = {"infinity": math.inf, "inf": math.inf, "+infinity": math.inf, "-infi
             "-inf": -math.inf, "nan": math.nan, "": math.nan}
 
 
+_UNSEEN = object()
+
+
 class RequestError(DataError):
     """A request body the API refuses; ``status`` is the HTTP code and ``field`` the culprit.
 
@@ -119,27 +122,44 @@ def flows_from_json(payload: Any, feature_names: Sequence[str], *, max_rows: int
                            field="flows", status=413)
     index = _key_index(feature_names)
     n, F = len(flows), len(feature_names)
-    raw = np.full((n, F), np.nan, dtype=np.float64)
+    # Flows in one body share their keys, so each distinct key is normalised once:
+    # key -> feature column (>= 0), identifier name (str) or None (ignored, e.g. "Label").
+    memo: dict[Any, int | str | None] = {}
+    rows: list[list[float]] = []
     ids: dict[str, list[Any]] = {}
     for i, flow in enumerate(flows):
         if not isinstance(flow, Mapping):
             raise RequestError(f"flows[{i}] must be an object of feature name to value; got {type(flow).__name__}.",
                                field=f"flows[{i}]")
-        seen = np.zeros(F, dtype=bool)
+        row = [math.nan] * F
+        filled = 0
         for key, value in flow.items():
-            k = _key(key)
-            j = index.get(k)
-            if j is not None:
-                raw[i, j] = _number(value, f"flows[{i}].{feature_names[j]}")
-                seen[j] = True
-                continue
-            ident = k if k in IDENTIFIER_FIELDS else _IDENTIFIER_ALIASES.get(k)
-            if ident is not None:
-                ids.setdefault(ident, [None] * n)[i] = value
-        if not seen.all():
-            missing = [feature_names[j] for j in np.flatnonzero(~seen)]
-            shown = missing[:5] + (["..."] if len(missing) > 5 else [])
-            raise RequestError(f"flows[{i}] is missing {len(missing)} of the model's {F} features: {shown}. Send every "
-                               "stored feature (GET /model lists them; raw or stripped names both work).",
-                               field=f"flows[{i}].{missing[0]}")
+            target = memo.get(key, _UNSEEN)
+            if target is _UNSEEN:
+                k = _key(key)
+                target = index.get(k)
+                if target is None:
+                    target = k if k in IDENTIFIER_FIELDS else _IDENTIFIER_ALIASES.get(k)
+                memo[key] = target
+            if type(target) is int:
+                tv = type(value)
+                row[target] = value if tv is float or tv is int else _number(value, f"flows[{i}].{feature_names[target]}")
+                filled += 1
+            elif target is not None:
+                ids.setdefault(target, [None] * n)[i] = value  # type: ignore[index]
+        if filled < F or any(v is math.nan for v in row):
+            _check_complete(row, flow, memo, feature_names, i)
+        rows.append(row)
+    raw = np.array(rows, dtype=np.float64).reshape(n, F)
     return ParsedFlows(raw=raw, identifiers={k: np.asarray(v, dtype=object) for k, v in ids.items()})
+
+
+def _check_complete(row: list[float], flow: Mapping[Any, Any], memo: Mapping[Any, int | str | None],
+                    feature_names: Sequence[str], i: int) -> None:
+    seen = {memo[k] for k in flow if type(memo.get(k)) is int}
+    missing = [feature_names[j] for j in range(len(feature_names)) if j not in seen]
+    if missing:
+        shown = missing[:5] + (["..."] if len(missing) > 5 else [])
+        raise RequestError(f"flows[{i}] is missing {len(missing)} of the model's {len(feature_names)} features: {shown}. "
+                           "Send every stored feature (GET /model lists them; raw or stripped names both work).",
+                           field=f"flows[{i}].{missing[0]}")
