@@ -105,3 +105,99 @@ def test_superlink_and_two_supernodes_run_one_round_of_the_privids_apps(tmp_path
     assert match.group(1) == "0, 1" and match.group(2) == "{}"
     acc = float(re.search(r"'eval_accuracy': ([0-9.]+)", match.group(3)).group(1))
     assert 0.0 <= acc <= 1.0 and np.isfinite(acc)
+
+
+def _write_tls(folder: Path) -> tuple[Path, Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "privids test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = folder / "ca.crt", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def _write_node_keys(folder: Path, name: str) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    private, public = folder / f"{name}.key", folder / f"{name}.pub"
+    # Flower reads SuperNode keys in OpenSSH format (like `ssh-keygen -t ecdsa -b 384`).
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
+    return private, public
+
+
+def test_tls_and_node_authentication_with_self_signed_certificates(tmp_path):
+    # Arrange: a CA, a SuperLink certificate for 127.0.0.1, one EC key pair per SuperNode
+    data = make_synthetic(n=400)
+    files = export_partitions(data, FederatedConfig(clients=2, seed=0), tmp_path / "orgs")
+    ca, cert, key = _write_tls(tmp_path / "certs")
+    node_keys = [_write_node_keys(tmp_path / "certs", f"org{i}") for i in range(2)]
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    link = _free_port()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "tls"\n\n[superlink.tls]\naddress = "127.0.0.1:{link}"\nroot-certificates = "{ca}"\n'
+    )
+    env = _env(home)
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("superlink", "node0", "node1")}  # noqa: SIM115
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen(
+            [str(BIN / "flower-superlink"), "--ssl-ca-certfile", str(ca), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+             "--enable-supernode-auth", "--host", "127.0.0.1", "--port", str(link), "--disable-runtime-dependency-installation"],
+            env=env, stdout=logs["superlink"], stderr=subprocess.STDOUT, cwd=tmp_path,
+        ))  # fmt: skip
+        _wait_for_port(link, procs)
+        for _, public in node_keys:
+            reg = subprocess.run([str(BIN / "flwr"), "supernode", "register", str(public), "tls"], env=env, capture_output=True, text=True, timeout=60)
+            assert reg.returncode == 0, reg.stdout + reg.stderr
+        for i, (private, _) in enumerate(node_keys):
+            procs.append(subprocess.Popen(
+                [str(BIN / "flower-supernode"), "--root-certificates", str(ca), "--superlink", f"127.0.0.1:{link}",
+                 "--auth-supernode-private-key", str(private), "--port", str(_free_port()),
+                 "--node-config", f"data-path='{files[i]}' partition-id={i}"],
+                env=env, stdout=logs[f"node{i}"], stderr=subprocess.STDOUT, cwd=tmp_path,
+            ))  # fmt: skip
+        # Act
+        out = subprocess.run(
+            [str(BIN / "flwr"), "run", str(REPO), "tls", "--stream", "--run-config",
+             "num-server-rounds=1 local-epochs=1 min-nodes=2 expected-nodes=2 connect-timeout=30.0"],
+            env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        _stop(procs)
+        for f in logs.values():
+            f.close()
+    # Assert
+    text = out.stdout + out.stderr
+    assert re.search(r"privids round 1: accepted=\[0, 1\] rejected=\{\}", text), (
+        text[-3000:] + (tmp_path / "node0.log").read_text()[-2000:]
+    )
