@@ -104,3 +104,16 @@ def test_bad_train_options_give_one_line_and_exit_code(flows, tmp_path, args, co
 def test_evaluate_refuses_a_directory_without_an_artifact(flows, tmp_path):
     result = _invoke("evaluate", "--model", str(tmp_path), "--data", str(flows / "other.csv"))
     assert result.exit_code == 5 and "no privids artifact" in result.output
+
+
+def test_config_file_is_read_and_flags_override_it(flows, tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text('[train]\nepochs = 1\nhidden = [16]\nthreshold = "fpr"\ntarget_fpr = 0.02\n')
+    out = tmp_path / "cfg"
+    result = _invoke("train", "--config", str(study), "--data", str(flows / "train.csv"), "--out", str(out),
+                     "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    meta = load_artifact(out).metadata
+    assert meta["model"]["hidden"] == [16] and meta["training"]["config"]["epochs"] == 2
+    assert meta["threshold_method"] == "fpr<=0.02"
+    assert json.loads((out / "metrics.json").read_text())["val"]["binary"]["fpr"] <= 0.02
