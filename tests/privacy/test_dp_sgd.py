@@ -234,7 +234,7 @@ def test_cosine_schedule_ends_near_zero_learning_rate() -> None:
     # The last update of a cosine run is tiny: train one more epoch at lr ~ 0 and nothing moves much.
     X, y = _tiny(n=64)
     cfg = PrivacyConfig(batch_size=64, epochs=4, lr=1.0, noise_multiplier=1.0, delta=1e-3, lr_schedule="cosine")
-    from privids.privacy.dp_sgd import _AfterStep
+    from privids.privacy.dp_loops import _AfterStep
 
     model = build_mlp(4, hidden=(3,))
     opt = torch.optim.SGD(model.parameters(), lr=1.0)

@@ -9,6 +9,8 @@ from privids.privacy.accounting import (
     noise_for_epsilon,
 )
 from privids.privacy.dp_sgd import DPFitResult, TensorRows, dp_fit, train_mlp_dp
+from privids.privacy.tradeoff import TradeoffPoint, TradeoffResult, detection_metrics, f1_threshold, run_tradeoff
+from privids.privacy.tradeoff_plot import plot_tradeoff
 from privids.privacy.validation import ValidatedModel, linear_only, validate_model
 
 __all__ = [
@@ -16,13 +18,19 @@ __all__ = [
     "DPFitResult",
     "PrivacySpent",
     "TensorRows",
+    "TradeoffPoint",
+    "TradeoffResult",
     "ValidatedModel",
     "check_delta",
     "default_delta",
+    "detection_metrics",
     "dp_fit",
     "epsilon_for",
+    "f1_threshold",
     "linear_only",
     "noise_for_epsilon",
+    "plot_tradeoff",
+    "run_tradeoff",
     "train_mlp_dp",
     "validate_model",
 ]
