@@ -18,7 +18,7 @@ PORTSCAN = ("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_
 MULTICLASS = ("data", "cicids2017", "machinelearningcve_reserialized", "multiclass_1000_mahdieslaminet.csv")
 
 
-def build_artifact(source: Path, out: Path, *, dp: bool, multiclass: bool = False) -> Path:
+def build_artifact(source: Path, out: Path, *, dp: bool, multiclass: bool = False, gbt: bool = False) -> Path:
     """prepare_data -> train_detector -> save_detector, with settings small enough for seconds."""
     from privids.artifacts import save_detector
     from privids.config import DataConfig, PrivacyConfig, TrainConfig
@@ -26,7 +26,8 @@ def build_artifact(source: Path, out: Path, *, dp: bool, multiclass: bool = Fals
     from privids.features import prepare_data
 
     data = prepare_data(source, DataConfig(), rng=0)
-    cfg = TrainConfig(epochs=3, batch_size=64, hidden=(16, 16), multiclass=multiclass)
+    cfg = TrainConfig(model="gbt" if gbt else "mlp", epochs=3, batch_size=64, hidden=(16, 16), multiclass=multiclass,
+                      gbt_estimators=20, gbt_leaves=7)
     privacy = PrivacyConfig(target_epsilon=2.0, batch_size=128, epochs=2, lr=0.1) if dp else None
     det = train_detector(data, cfg, privacy=privacy, rng=0)
     return save_detector(out, det, data, train_cfg=cfg)
@@ -52,3 +53,9 @@ def dp_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def multiclass_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Non-private multi-class MLP on the real mixed CIC-IDS2017 sample."""
     return _once("mc-art", tmp_path_factory, MULTICLASS, dp=False, multiclass=True)
+
+
+@pytest.fixture(scope="session")
+def gbt_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Non-private LightGBM model (20 small trees) on the real PortScan sample."""
+    return _once("gbt-art", tmp_path_factory, PORTSCAN, dp=False, gbt=True)

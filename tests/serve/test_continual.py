@@ -14,12 +14,12 @@ from conftest import shared_path
 from privids.artifacts import load_artifact
 from privids.config import PrivacyConfig
 from privids.data import binary_target, load_flows
-from privids.exceptions import BudgetExceededError, ConfigError
+from privids.exceptions import BudgetExceededError, ConfigError, ModelError
 from privids.privacy.ledger import Release
 from privids.serve.app import create_app
 from privids.serve.continual import initial_ledger, plan_update, update_artifact
 from privids.serve.tables import score_path
-from serve_fixtures import dp_artifact_dir, multiclass_artifact_dir  # noqa: F401
+from serve_fixtures import dp_artifact_dir, gbt_artifact_dir, multiclass_artifact_dir  # noqa: F401
 
 pytestmark = pytest.mark.shared
 
@@ -122,3 +122,9 @@ def test_plan_update_hand_computed() -> None:
     with pytest.raises(BudgetExceededError):
         plan_update(meta, Release("A", 1.5, 1e-6), budget_epsilon=3.0, budget_delta=1e-5)
     assert initial_ledger(meta, budget_epsilon=3.0, budget_delta=1e-5).remaining("A") == 1.0
+
+
+def test_tree_models_cannot_be_fine_tuned(gbt_artifact_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="fine-tunes the MLP"):
+        update_artifact(load_artifact(gbt_artifact_dir), load_flows(shared_path(*DDOS)), privacy=_privacy(1.0),
+                        out=tmp_path / "v2", rng=0, budget_epsilon=8.0)

@@ -11,7 +11,7 @@ from conftest import shared_path
 from privids.artifacts import load_artifact
 from privids.data import load_flows
 from privids.serve.tables import score_csv_bytes, score_path
-from serve_fixtures import dp_artifact_dir, multiclass_artifact_dir  # noqa: F401
+from serve_fixtures import dp_artifact_dir, gbt_artifact_dir, multiclass_artifact_dir  # noqa: F401
 
 pytestmark = pytest.mark.shared
 
@@ -101,3 +101,12 @@ def test_multiclass_family_is_best_attack_class(multiclass_artifact_dir: Path) -
     is_attack = res.verdict == "attack"
     assert res.family is not None and len(res) == 1000
     assert (res.family[is_attack] == best[is_attack]).all() and (res.family[~is_attack] == "BENIGN").all()
+
+
+def test_tree_model_scores_through_the_same_path(gbt_artifact_dir: Path) -> None:
+    art = load_artifact(gbt_artifact_dir)
+    path = shared_path("cases", "06-cicids2018-repeated-header-rows", "Thursday-01-03-2018_sample_repeated_header.csv")
+    res = score_path(art, path)
+    expected = art.predict_scores(art.transform.transform(load_flows(path, mode="score").matrix(art.feature_names)))
+    assert art.kind == "gbt" and len(res) == 12
+    np.testing.assert_allclose(res.probability, expected, rtol=1e-12)
