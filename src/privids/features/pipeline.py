@@ -149,7 +149,7 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     sections["rows"] = {"loaded": rows_loaded, "after_cleaning": int(rows.size)}
 
     train, val, test = (_view(table, i, cols, transform) for i in (tr, va, te))
-    family_names = tuple(sorted({str(f) for s in (train, val, test) for f in np.unique(s.families.astype(str))}))
+    family_names = tuple(sorted({str(f) for s in (train, val, test) for f in pd.unique(s.families)}))
     report = table.report
     for k, v in sections.items():
         report = report.with_section(k, v)
