@@ -148,7 +148,7 @@ def confusion_figure(
     if normalize:
         sums = m.sum(axis=1, keepdims=True)
         m = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
-    return heatmap_figure(m, rows=labels, cols=labels, title=title, fmt="{:.2f}" if normalize else "{:.0f}",
+    return heatmap_figure(m, rows=labels, cols=labels, title=title, fmt="{:.3f}" if normalize else "{:.0f}",
                           cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None,
                           xlabel="predicted", ylabel="true")
 
@@ -187,7 +187,7 @@ def privacy_utility_figure(
     ax.set_xticks(eps, labels=[f"{e:.3g}" for e in eps])
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="epsilon (log scale)", ylabel="test metric", title=title)
-    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=True, framealpha=0.85, loc="best")
     return _png(fig)
 
 
