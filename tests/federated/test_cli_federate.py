@@ -1,0 +1,51 @@
+"""Tests for ``privids federate`` on a real CIC-IDS2017 sample (tiny federation, in-process)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import shared_path
+from typer.testing import CliRunner
+
+from privids.cli._app import build_app
+
+pytestmark = [pytest.mark.fl, pytest.mark.shared]
+
+SAMPLE = ("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_pecord.csv")
+FAST = ["--engine", "inprocess", "--clients", "2", "--rounds", "2", "--local-epochs", "1"]
+
+
+def test_json_output_has_one_row_per_round_and_one_statement_per_organisation():
+    path = shared_path(*SAMPLE)
+    result = CliRunner().invoke(build_app(), ["federate", "--data", str(path), *FAST, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [r["round"] for r in out["rounds"]] == [1, 2]
+    assert all(r["accepted"] == [0, 1] for r in out["rounds"])
+    assert [p["partition_id"] for p in out["privacy"]] == [0, 1]
+    assert all(p["epsilon"] is None and p["level"] == "none" for p in out["privacy"])  # inf -> null in JSON
+    assert sum(p["total"] for p in out["partitions"]) > 0
+
+
+def test_dp_flag_reports_client_level_epsilon_in_the_tables():
+    path = shared_path(*SAMPLE)
+    result = CliRunner().invoke(build_app(), ["federate", "--data", str(path), *FAST, "--dp"])
+    assert result.exit_code == 0, result.output
+    assert "privids federate: 2 organisations" in result.output
+    assert "client" in result.output and "DP-FedAvg" in result.output
+
+
+def test_too_many_required_clients_exits_with_the_federation_error_code():
+    path = shared_path(*SAMPLE)
+    result = CliRunner().invoke(build_app(), ["federate", "--data", str(path), *FAST, "--min-clients", "3"])
+    assert result.exit_code == 6
+    assert "fewer than the minimum 3" in " ".join(result.output.split())
+
+
+def test_export_writes_one_file_per_organisation_plus_the_server_split(tmp_path):
+    path = shared_path(*SAMPLE)
+    result = CliRunner().invoke(build_app(), ["federate", "--data", str(path), "--clients", "3", "--export", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.output)["written"]
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["org_0.npz", "org_1.npz", "org_2.npz", "server_val.npz"]
