@@ -24,7 +24,7 @@ from privids.data.table import FlowTable
 
 __all__ = ["CACHE_VERSION", "content_digest", "default_cache_dir", "load_cached", "store_cached"]
 
-CACHE_VERSION = "flows-v1"
+CACHE_VERSION = "flows-v2"
 _CHUNK = 1 << 24
 
 
@@ -87,12 +87,15 @@ def load_cached(cache_dir: Path, key: str) -> FlowTable | None:
         meta[name] = arr
     labels = meta.pop("__label__", None)
     rep = info["report"]
-    report = DataReport(
-        files=tuple(FileReport(**f) for f in rep["files"]),
-        mode=rep["mode"],
-        nonfinite_policy=rep["nonfinite_policy"],
-        sections={**rep["sections"], "cache": {"hit": True, "key": key}},
-    )
+    try:
+        report = DataReport(
+            files=tuple(FileReport(**f) for f in rep["files"]),
+            mode=rep["mode"],
+            nonfinite_policy=rep["nonfinite_policy"],
+            sections={**rep["sections"], "cache": {"hit": True, "key": key}},
+        )
+    except (TypeError, KeyError):  # an entry written by another report layout: treat as a miss
+        return None
     return FlowTable(
         X=np.asarray(X),
         feature_names=tuple(info["feature_names"]),

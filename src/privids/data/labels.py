@@ -33,7 +33,7 @@ FAMILIES: tuple[str, ...] = (
 )  # fmt: skip
 
 # Every character sequence that stood for the en dash in some copy of the data.
-_DASHES = ("ï¿½", "â€“", "\ufffd", "\u0096", "\u2013", "\u2014", "\x96")
+_DASHES = ("ï¿½", "â€“", "\ufffd", "\u0096", "\u2013", "\u2014")
 
 # casefolded, dash-normalised spelling -> (canonical label, family)
 _KNOWN: dict[str, tuple[str, str]] = {}
