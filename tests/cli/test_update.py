@@ -60,5 +60,10 @@ def test_update_then_refuse_over_budget(model_dir: Path) -> None:
 
 def test_first_update_without_budget_is_a_config_error(model_dir: Path, tmp_path: Path) -> None:
     r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
-                                    "--out", str(tmp_path / "v2")])
+                                    "--epsilon", "0.5", "--out", str(tmp_path / "v2")])
     assert r.exit_code == 3 and "--budget" in r.output and not (tmp_path / "v2").exists()
+
+
+def test_epsilon_is_required(model_dir: Path) -> None:
+    r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS))])
+    assert r.exit_code == 2 and "--epsilon" in r.output

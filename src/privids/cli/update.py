@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
     def update(
         model: Annotated[Path, typer.Option("--model", help="Artifact directory of the DP model to fine-tune.")],
         data: Annotated[Path, typer.Option("--data", help="New labelled flows (CSV file, folder or Parquet).")],
+        epsilon: Annotated[float, typer.Option("--epsilon", min=0.0, help="Epsilon this update may spend on --data (required).")],
         out: Annotated[Path | None, typer.Option("--out", help="New artifact directory (default: MODEL-v<next>).")] = None,
-        epsilon: Annotated[float, typer.Option("--epsilon", min=0.0, help="Epsilon this update may spend on --data.")] = 1.0,
         delta: Annotated[float | None, typer.Option("--delta", help="Delta of this update (default 1/(10 n)).")] = None,
         budget: Annotated[float | None, typer.Option("--budget", help="Lifetime epsilon; only on the first update (opens the ledger).")] = None,
         budget_delta: Annotated[float | None, typer.Option("--budget-delta", help="Lifetime delta; only on the first update (default 1e-5).")] = None,
