@@ -128,7 +128,10 @@ def register(app: typer.Typer) -> None:
             min_clients=min_clients, seed=seed,
         )  # fmt: skip
         privacy = PrivacyConfig(noise_multiplier=local_noise, target_epsilon=local_epsilon, batch_size=local_batch, epochs=local_epochs)
-        # Flower logs every message at INFO; the tables below say what matters.
+        import flwr.supercore  # noqa: F401 - sets up Flower's logger, which we then quieten
+
+        # Flower logs every message at INFO on stdout; the tables below say what matters, and
+        # --json output must stay parseable.
         logging.getLogger("flwr").setLevel(logging.WARNING)
         prepared = prepare_data(data, rng=seed)
         if export is not None:
