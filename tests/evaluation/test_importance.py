@@ -317,3 +317,15 @@ def test_permutation_importance_explains_a_dp_sgd_model() -> None:
 def test_raw_header_names_are_stripped() -> None:
     g = gain_importance([1.0, 2.0], feature_names=(" Flow Duration", " Destination  Port "), dropped=(" Bwd PSH Flags",))
     assert g.feature_names == ("Flow Duration", "Destination Port") and g.dropped == ("Bwd PSH Flags",)
+
+
+def test_either_detector_splits_the_false_alarm_budget_by_hand() -> None:
+    from privids.evaluation.zero_day import _either
+
+    val = np.arange(100, dtype=np.float64)  # benign validation scores 0..99 for both detectors
+    # Half of a 4% budget each: flag above the 98th-percentile value, i.e. above 98.
+    base = [val, np.array([99.5, 10.0, 10.0, 98.0]), np.array([99.0, 0.0])]
+    score = [val, np.array([0.0, 99.1, 10.0, 98.5]), np.array([0.0, 0.0])]
+    got = _either(base, score, 0.04)
+    assert got["recall"] == 0.75  # rows 0 (base), 1 and 3 (score); row 2 by neither
+    assert got["fpr"] == 0.5  # the benign test flow at 99.0 is above 98
