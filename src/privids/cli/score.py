@@ -62,9 +62,13 @@ def register(app: typer.Typer) -> None:
         One result per input row, in input order: probability, verdict, attack family when the
         model has one, the flow identifiers when present, and the reason for any unscorable row.
         """
+        import torch
+
         from privids.artifacts import load_artifact
         from privids.serve.scoring import write_alerts
         from privids.serve.tables import score_path
+
+        torch.set_num_threads(1)  # one thread per process: the MLP is tiny and cores are shared
 
         artifact = load_artifact(model)
         result = score_path(artifact, flows)

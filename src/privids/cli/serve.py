@@ -27,10 +27,13 @@ def register(app: typer.Typer) -> None:
         max_bytes: Annotated[int, typer.Option("--max-bytes", min=1, help="Largest request body in bytes.")] = 8 * 1024 * 1024,
     ) -> None:
         """Serve POST /score, GET /health and GET /model (see docs/serving.md)."""
+        import torch
         import uvicorn
 
         from privids.artifacts import load_artifact
         from privids.serve.app import create_app
+
+        torch.set_num_threads(1)  # one thread per process: the MLP is tiny and cores are shared
 
         api = create_app(load_artifact(model), max_rows=max_rows, max_bytes=max_bytes)
         if host not in _LOOPBACK:

@@ -47,10 +47,14 @@ def register(app: typer.Typer) -> None:
         The release (epsilon, delta) on DATA is checked against the lifetime budget before any
         training: releases on the same data add up, releases on disjoint data compose in parallel.
         """
+        import torch
+
         from privids.artifacts import load_artifact
         from privids.config import PrivacyConfig
         from privids.data import load_flows
         from privids.serve.continual import update_artifact
+
+        torch.set_num_threads(1)  # one thread per process: the MLP is tiny and cores are shared
 
         privacy = PrivacyConfig(target_epsilon=epsilon, noise_multiplier=None, delta=delta, accountant=accountant,
                                 batch_size=batch_size, epochs=epochs, lr=lr, max_grad_norm=max_grad_norm)

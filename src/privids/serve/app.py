@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from privids.exceptions import PrivIDSError
+from privids.exceptions import ConfigError, PrivIDSError
 from privids.serve.model_info import model_summary
 from privids.serve.payloads import RequestError, flows_from_json
 from privids.serve.scoring import ScoreResult, Scorer
@@ -76,7 +76,8 @@ def create_app(artifact: Any, *, max_rows: int = 10_000, max_bytes: int = 8 * 10
     request cannot change what the next one sees.
     """
     if max_rows <= 0 or max_bytes <= 0:
-        raise RequestError(f"max_rows and max_bytes must be positive; got {max_rows}, {max_bytes}.", status=500)
+        raise ConfigError(f"max_rows and max_bytes must be positive; got max_rows={max_rows}, max_bytes={max_bytes}. "
+                          "Pass --max-rows/--max-bytes of at least 1.")
     scorer = Scorer.from_artifact(artifact)
     summary = model_summary(artifact)
     app = FastAPI(title="privids scoring API", version=str(summary.get("version", "")), docs_url=None,
