@@ -54,3 +54,15 @@ def test_tradeoff_bad_epsilons_exit_with_config_code(tmp_path, eps: str) -> None
     res = CliRunner().invoke(build_app(), ["tradeoff", "--data", str(data), "--epsilons", eps, "--out", str(tmp_path)])
     assert res.exit_code == 3
     assert "--epsilons" in res.output
+
+
+@pytest.mark.shared
+def test_tradeoff_without_config_uses_the_tuned_recipe_scaled_to_the_data(tmp_path) -> None:
+    data = shared_path("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_pecord.csv")
+    res = CliRunner().invoke(build_app(), ["tradeoff", "--data", str(data), "--epsilons", "2", "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout.strip().splitlines()[-1])
+    spent = payload["points"][1]["spent"]
+    assert payload["privacy"]["lr_schedule"] == "cosine" and payload["privacy"]["epochs"] == 60
+    assert payload["privacy"]["batch_size"] == payload["n_train"] // 6
+    assert 1.98 < spent["epsilon"] <= 2.0

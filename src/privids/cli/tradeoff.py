@@ -82,8 +82,13 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path, typer.Option("--data", help="Flow CSV file or folder (any supported schema).")],
         out: Annotated[Path, typer.Option("--out", help="Directory for tradeoff.json, tradeoff.csv and tradeoff.png.")],
         epsilons: Annotated[str, typer.Option("--epsilons", help="Comma-separated privacy budgets.")] = "0.5,1,2,4,8",
-        config: Annotated[Path | None, typer.Option("--config", help="study.toml with [data], [train], [privacy].")] = None,
-        accountant: Annotated[str | None, typer.Option("--accountant", help="rdp or prv (default: from config, rdp).")] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", help="study.toml with [data], [train], [privacy]; without it DP uses the tuned recipe."),
+        ] = None,
+        accountant: Annotated[
+            str | None, typer.Option("--accountant", help="rdp or prv (default: the config's or the recipe's).")
+        ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed for splits, weights, sampling and noise.")] = 42,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of a table.")] = False,
     ) -> None:
@@ -91,15 +96,21 @@ def register(app: typer.Typer) -> None:
 
         Each DP model is calibrated to spend exactly its epsilon (delta = 1/(10 n) unless the
         config sets one). Reports F1, recall, false-positive rate and recall per attack label.
+        Without --config the DP models use privids.privacy.recipes.tuned_privacy(n_train).
         """
         from privids.config import load_run_config
         from privids.features import prepare_data
+        from privids.privacy.recipes import tuned_privacy
         from privids.privacy.tradeoff import run_tradeoff
 
+        budgets = _parse_epsilons(epsilons)
         cfg = load_run_config(config)
-        privacy = cfg.privacy if accountant is None else dataclasses.replace(cfg.privacy, accountant=accountant)
         prepared = prepare_data(data, cfg.data, rng=seed)
-        result = run_tradeoff(prepared, epsilons=_parse_epsilons(epsilons), train=cfg.train, privacy=privacy, rng=seed)
+        # Without a study file the DP models use the recipe tuned for this trade-off.
+        privacy = cfg.privacy if config is not None else tuned_privacy(len(prepared.train))
+        if accountant is not None:
+            privacy = dataclasses.replace(privacy, accountant=accountant)
+        result = run_tradeoff(prepared, epsilons=budgets, train=cfg.train, privacy=privacy, rng=seed)
         files = _write_outputs(result, out)
         if as_json:
             typer.echo(json.dumps(result.to_dict() | {"files": files}, default=float))

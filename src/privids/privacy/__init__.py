@@ -9,6 +9,7 @@ from privids.privacy.accounting import (
     noise_for_epsilon,
 )
 from privids.privacy.dp_sgd import DPFitResult, TensorRows, dp_fit, train_mlp_dp
+from privids.privacy.recipes import TUNED_EPSILON_1, tuned_privacy
 from privids.privacy.tradeoff import TradeoffPoint, TradeoffResult, detection_metrics, f1_threshold, run_tradeoff
 from privids.privacy.tradeoff_plot import plot_tradeoff
 from privids.privacy.validation import ValidatedModel, linear_only, validate_model
@@ -17,6 +18,7 @@ __all__ = [
     "ACCOUNTANTS",
     "DPFitResult",
     "PrivacySpent",
+    "TUNED_EPSILON_1",
     "TensorRows",
     "TradeoffPoint",
     "TradeoffResult",
@@ -32,5 +34,6 @@ __all__ = [
     "plot_tradeoff",
     "run_tradeoff",
     "train_mlp_dp",
+    "tuned_privacy",
     "validate_model",
 ]
