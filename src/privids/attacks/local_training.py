@@ -1,4 +1,4 @@
-"""Local training, scoring and flat parameter vectors for the clients and shadow models of the attack study."""
+"""Flat parameter vectors, and thin wrappers over the models layer's training loop and scoring, for the attack study."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from privids._rng import RandomLike, as_generator, child_seed, torch_generator
+from privids._rng import RandomLike, as_generator, child_seed
 from privids.exceptions import ConfigError
 from privids.models.mlp import FlowMLP, build_mlp
+from privids.models.predict import predict_scores
+from privids.models.train import fit_mlp
 
 __all__ = ["get_flat_params", "predict_proba", "set_flat_params", "train_binary_mlp", "train_epochs"]
 
@@ -29,7 +31,7 @@ def set_flat_params(model: nn.Module, flat: np.ndarray) -> nn.Module:
 
 
 def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, batch_size: int, rng: RandomLike) -> float:
-    """Train ``model`` in place with Adam on binary cross-entropy; return the last epoch's mean loss.
+    """Train ``model`` in place with Adam (:func:`privids.models.train.fit_mlp`); return the last epoch's mean loss.
 
     Parameters
     ----------
@@ -45,26 +47,10 @@ def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int,
     """
     if len(y) == 0:
         raise ConfigError("cannot train on 0 examples; give this client data or leave it out of the round.")
-    Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    yt = torch.as_tensor(np.asarray(y, dtype=np.float32))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.BCEWithLogitsLoss()
-    gen = torch_generator(rng)
-    model.train()
-    last = 0.0
-    for _ in range(epochs):
-        order = torch.randperm(len(yt), generator=gen)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            opt.zero_grad()
-            loss = loss_fn(model(Xt[idx]).squeeze(-1), yt[idx])
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        last = total / len(order)
+    losses = fit_mlp(model, np.asarray(X, dtype=np.float32), np.asarray(y), epochs=epochs, batch_size=batch_size, lr=lr,
+                     optimizer="adam", rng=rng)
     model.eval()
-    return last
+    return float(losses[-1])
 
 
 def train_binary_mlp(X: np.ndarray, y: np.ndarray, *, hidden: tuple[int, ...] = (64, 64), epochs: int = 5, lr: float = 1e-3, batch_size: int = 256, rng: RandomLike = None) -> FlowMLP:
@@ -75,12 +61,6 @@ def train_binary_mlp(X: np.ndarray, y: np.ndarray, *, hidden: tuple[int, ...] = 
     return model
 
 
-def predict_proba(model: nn.Module, X: np.ndarray, *, batch_size: int = 8192) -> np.ndarray:
-    """P(attack) for each row, as float64."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
-        for start in range(0, len(Xt), batch_size):
-            out.append(torch.sigmoid(model(Xt[start : start + batch_size]).squeeze(-1)).double().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+def predict_proba(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    """P(attack) for each row, as float64 (:func:`privids.models.predict.predict_scores`)."""
+    return np.asarray(predict_scores(model, np.asarray(X, dtype=np.float32)), dtype=np.float64)
