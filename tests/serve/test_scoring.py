@@ -153,3 +153,19 @@ def test_block_transform_equals_one_call(binary_scorer) -> None:
     keep = np.arange(10_000) != 5000
     np.testing.assert_array_equal(res.probability[keep], expected[keep])
     assert np.isnan(res.probability[5000]) and res.counts()["unscored"] == 1
+
+
+def test_identifier_columns_become_json_safe_values(binary_scorer) -> None:
+    scorer, _, _ = binary_scorer
+    ids = {
+        "src_port": np.array([80.0, np.nan, 443.0]),
+        "flow_id": np.array(["a", None, np.nan], dtype=object),
+        "src_ip": np.array([1, "10.0.0.1", None], dtype=object),
+        "timestamp": np.array(["2017-07-07T10:00:00", "NaT", "2017-07-07T10:00:01"], dtype="datetime64[s]"),
+    }
+    recs = scorer.score_matrix(np.zeros((3, 4)), identifiers=ids).to_records()
+    assert [r["src_port"] for r in recs] == [80, None, 443]
+    assert [r["flow_id"] for r in recs] == ["a", None, None]
+    assert [r["src_ip"] for r in recs] == ["1", "10.0.0.1", None]
+    assert [r["timestamp"] for r in recs] == ["2017-07-07T10:00:00", None, "2017-07-07T10:00:01"]
+    assert json.loads(json.dumps(recs)) == recs

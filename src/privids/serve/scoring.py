@@ -68,7 +68,7 @@ class ScoreResult:
         cols: dict[str, pa.Array] = {}
         for name in IDENTIFIER_FIELDS:
             if name in self.identifiers:
-                cols[name] = pa.array(_plain(self.identifiers[name]))
+                cols[name] = _plain(self.identifiers[name])
         cols["row"] = pa.array(self.row, type=pa.int64())
         cols["status"] = pa.array(self.status.astype(str), type=pa.string())
         cols["probability"] = pa.array(self.probability, type=pa.float64(), mask=np.isnan(self.probability))
@@ -83,16 +83,24 @@ class ScoreResult:
         return self.to_arrow().to_pylist()
 
 
-def _plain(values: np.ndarray) -> list[Any] | np.ndarray:
+def _plain(values: np.ndarray) -> pa.Array:
     # Identifier arrays from loaders may be object arrays holding None/NaN for missing cells.
     if values.dtype.kind in "iub":
-        return values
+        return pa.array(values)
     if values.dtype.kind == "f":
-        return [None if v != v else (int(v) if v.is_integer() else v) for v in values.tolist()]
+        whole = np.isfinite(values) & (values == np.round(values))
+        if whole[~np.isnan(values)].all():
+            return pa.array(np.nan_to_num(values).astype(np.int64), mask=np.isnan(values))
+        return pa.array(values, mask=np.isnan(values))
     if values.dtype.kind == "M":
         text = np.datetime_as_string(values.astype("datetime64[s]"), unit="s")
-        return [None if t == "NaT" else t for t in text.tolist()]
-    return [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in values.tolist()]
+        return pa.array(text, type=pa.string(), mask=np.isnat(values))
+    try:
+        # from_pandas maps None and NaN to null in one vectorised pass.
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None or (isinstance(v, float) and v != v) else str(v) for v in values.tolist()],
+                        type=pa.string())
 
 
 @dataclass(frozen=True)
