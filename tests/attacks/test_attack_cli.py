@@ -81,3 +81,12 @@ def test_membership_json_on_real_flows(sample: Path, tmp_path: Path) -> None:
 def test_membership_rejects_unknown_model(sample: Path) -> None:
     res = runner.invoke(build_app(), ["attack", "membership", "--data", str(sample), "--models", "gbt"])
     assert res.exit_code == 3 and "unknown target model(s) ['gbt']" in res.output
+
+
+def test_poison_reads_the_attack_section_of_the_config(sample: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('[attack]\nmalicious = [[1, 3]]\nattacks = ["scale"]\ndefences = ["median"]\n')
+    res = runner.invoke(build_app(), ["attack", "poison", "--data", str(sample), "--config", str(cfg), "--rounds", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    cells = json.loads(res.output)["cells"]
+    assert {(c["attackers"], c["clients"], c["attack"], c["defence"]) for c in cells} == {(1, 3, "none", "median"), (1, 3, "scale", "median")}

@@ -141,19 +141,19 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def poison(
         data: Annotated[Path, typer.Option("--data", help="Flow CSV file or folder (any supported schema).")],
-        attacks: Annotated[str, typer.Option("--attacks", help="Comma-separated: label_flip, sign_flip, scale, backdoor.")] = "label_flip,sign_flip,scale,backdoor",
-        defences: Annotated[str, typer.Option("--defences", help="Comma-separated: fedavg, krum, multikrum, median, trimmed, bulyan, normbound, dpfedavg, dp-<aggregator>.")] = "fedavg,krum,multikrum,median,trimmed,bulyan,normbound,dpfedavg",
-        settings: Annotated[str, typer.Option("--settings", help="ATTACKERS/CLIENTS list.")] = "1/5,2/10",
+        attacks: Annotated[str | None, typer.Option("--attacks", help="Comma-separated: label_flip, sign_flip, scale, backdoor (default: [attack] attacks).")] = None,
+        defences: Annotated[str | None, typer.Option("--defences", help="Comma-separated: fedavg, krum, multikrum, median, trimmed, bulyan, normbound, dpfedavg, dp-<aggregator> (default: [attack] defences).")] = None,
+        settings: Annotated[str | None, typer.Option("--settings", help="ATTACKERS/CLIENTS list, e.g. 1/5,2/10 (default: [attack] malicious).")] = None,
         rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds per run.")] = 5,
         local_epochs: Annotated[int, typer.Option("--local-epochs", help="Honest clients' local epochs per round.")] = 1,
         lr: Annotated[float, typer.Option("--lr", help="Local Adam learning rate.")] = 0.01,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Local batch size.")] = 64,
-        scale_factor: Annotated[float, typer.Option("--scale-factor", help="Boost of the sign_flip and scale attacks.")] = 10.0,
+        scale_factor: Annotated[float | None, typer.Option("--scale-factor", help="Boost of the sign_flip and scale attacks (default: [attack] scale_factor, 10).")] = None,
         dp_noise: Annotated[float, typer.Option("--dp-noise", help="Noise multiplier z of DP-FedAvg / dp-<aggregator>.")] = 1.0,
         dp_clip: Annotated[float, typer.Option("--dp-clip", help="Clipping norm C of each update under DP.")] = 1.0,
         dp_policy: Annotated[str, typer.Option("--dp-policy", help="calibrate (noise scaled to the aggregator) or refuse.")] = "calibrate",
         trigger: Annotated[str | None, typer.Option("--trigger", help="Backdoor trigger as raw 'Feature=value,...' (default: Init_Win_bytes_forward=1337,Fwd Packet Length Min=37).")] = None,
-        config: Annotated[Path | None, typer.Option("--config", help="study.toml ([data] section is used).")] = None,
+        config: Annotated[Path | None, typer.Option("--config", help="study.toml ([data] and [attack] sections are used).")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed for splits, partitions, attackers, training, noise.")] = 42,
         out: Annotated[Path | None, typer.Option("--out", help="Write the full matrix as JSON here.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the matrix as JSON instead of tables.")] = False,
@@ -166,12 +166,14 @@ def register(app: typer.Typer) -> None:
 
         torch.set_num_threads(1)
         _quiet_flower()
-        _, prepared = _prepare(data, config, seed)
+        cfg, prepared = _prepare(data, config, seed)
         fed = FederatedConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size)
         trig = trigger_from_raw(prepared, parse_trigger(trigger)) if trigger else None
         mat = run_poisoning_matrix(
-            prepared, attacks=_csv(attacks, "--attacks"), defences=_csv(defences, "--defences"), settings=_settings(settings),
-            rounds=rounds, fed=fed, scale_factor=scale_factor, clipping_norm=dp_clip, noise_multiplier=dp_noise,
+            prepared, attacks=_csv(attacks, "--attacks") if attacks else cfg.attack.attacks,
+            defences=_csv(defences, "--defences") if defences else cfg.attack.defences,
+            settings=_settings(settings) if settings else cfg.attack.malicious, rounds=rounds, fed=fed,
+            scale_factor=cfg.attack.scale_factor if scale_factor is None else scale_factor, clipping_norm=dp_clip, noise_multiplier=dp_noise,
             dp_policy=dp_policy, trigger=trig, rng=seed, progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
         )
         payload = mat.to_dict() | {"synthetic": bool(prepared.synthetic)}
@@ -190,7 +192,7 @@ def register(app: typer.Typer) -> None:
     def membership(
         data: Annotated[Path, typer.Option("--data", help="Flow CSV file or folder (any supported schema).")],
         epsilon: Annotated[float, typer.Option("--epsilon", help="Budget of the DP-SGD target model.")] = 1.0,
-        n: Annotated[int, typer.Option("--n", help="Members and non-members per evaluation.")] = 2000,
+        n: Annotated[int | None, typer.Option("--n", help="Members and non-members per evaluation (default: [attack] membership_samples, 2000).")] = None,
         models: Annotated[str, typer.Option("--models", help="Comma-separated: non-private, dp-sgd, federated.")] = "non-private,dp-sgd,federated",
         attacks: Annotated[str, typer.Option("--attacks", help="Comma-separated: loss, shadow.")] = "loss,shadow",
         shadows: Annotated[int, typer.Option("--shadows", help="Shadow models for the shadow attack.")] = 4,
@@ -210,7 +212,8 @@ def register(app: typer.Typer) -> None:
         cfg, prepared = _prepare(data, config, seed)
         fed = dataclasses.replace(cfg.federated, central_dp=central_dp or cfg.federated.central_dp)
         table = run_membership_study(
-            prepared, train=cfg.train, privacy=cfg.privacy, federated=fed, epsilon=epsilon, n=n,
+            prepared, train=cfg.train, privacy=cfg.privacy, federated=fed, epsilon=epsilon,
+            n=cfg.attack.membership_samples if n is None else n,
             attacks=_csv(attacks, "--attacks"), models=_csv(models, "--models"), n_shadows=shadows, rng=seed,
             progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
         )
