@@ -48,7 +48,14 @@ def test_every_step_runs_and_writes_its_outputs(study):
     html = study.report.read_text(encoding="utf-8")
     assert SYNTHETIC_BANNER in html and 'class="status"' not in html
     assert html.count('src="data:image/png;base64,') >= 9
-    assert (study.out_dir / "models" / "mlp").is_dir() and (study.out_dir / "models" / "gbt").is_dir()
+    models = sorted(p.name for p in (study.out_dir / "models").iterdir())
+    assert models == ["dp-fedavg", "dp-sgd-eps8", "fedavg", "gbt", "mlp"]
+    from privids.artifacts import load_artifact
+
+    # The saved model loads back with the threshold the study reported.
+    art = load_artifact(study.out_dir / "models" / "mlp")
+    m = json.loads(study.metrics.read_text())
+    assert art.threshold == pytest.approx(m["centralised"]["mlp"]["metrics"]["threshold"])
     assert json.loads((study.out_dir / "data_report.json").read_text())["totals"]["data_lines"] == 1500
     # The demo files on disk carry the synthetic mark in their names.
     assert all("SYNTHETIC" in p.name for p in (study.out_dir / "demo-data-SYNTHETIC").iterdir())
@@ -79,6 +86,9 @@ def test_same_seed_same_numbers(study, tmp_path):
     assert a["centralised"]["mlp"]["metrics"] == b["centralised"]["mlp"]["metrics"]
     assert a["centralised"]["mlp"]["roc"] == b["centralised"]["mlp"]["roc"]
     assert a["centralised"]["gbt"]["metrics"]["roc_auc"] == b["centralised"]["gbt"]["metrics"]["roc_auc"]
+    for m in (a, b):
+        for run in m["federated"].values():
+            run.pop("artifact")  # output paths differ between the two runs
     assert a["federated"] == b["federated"]
 
 

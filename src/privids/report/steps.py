@@ -149,7 +149,20 @@ def _history(result: Any) -> tuple[dict[str, list[float]], dict[str, Any]]:
     return hist, final
 
 
-def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike,
+def _save_global(model: Any, data: PreparedData, cfg: RunConfig, directory: Path, *, privacy: dict[str, Any] | None) -> str:
+    """Save a federated global MLP as a detector artifact, thresholded on validation like the rest."""
+    from privids.artifacts import save_detector
+    from privids.evaluation import BINARY_CLASSES, FittedDetector, choose_threshold, raw_scores
+
+    threshold = choose_threshold(data.val.y, raw_scores(model, data.val.X), method=cfg.train.threshold,
+                                 target_fpr=cfg.train.target_fpr)
+    det = FittedDetector(model=model, kind="mlp", task="binary", class_names=BINARY_CLASSES, threshold=threshold,
+                         threshold_method=cfg.train.threshold, known_labels=tuple(sorted(set(map(str, data.train.labels)))),
+                         privacy=privacy)
+    return str(save_detector(directory, det, data, train_cfg=cfg.train, data_cfg=cfg.data))
+
+
+def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, out_dir: Path | None = None,
                    tick: Callable[[str], None] | None = None) -> dict[str, Any]:
     """FedAvg and DP-FedAvg (server-side clipping + noise) over the configured federation.
 
@@ -169,6 +182,11 @@ def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike,
                              progress=on_round)
         hist, final = _history(res)
         runs[name] = {"history": hist, "final": final}
+        if out_dir is not None:
+            # Client-level DP is recorded as such; it is not the record-level guarantee of DP-SGD.
+            priv = None if not fed.central_dp else {"level": "client", "epsilon": final["client_epsilon"],
+                                                     "mechanism": "DP-FedAvg (server-side clipping + Gaussian noise)"}
+            runs[name]["artifact"] = _save_global(res.model, data, cfg, out_dir / "models" / name.lower(), privacy=priv)
     return runs
 
 
@@ -202,7 +220,8 @@ def attacks_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, quick: 
                               "gets wrong. A dash: the defence cannot run in this setting (see metrics.json).")}
 
 
-def membership_step(data: PreparedData, cfg: RunConfig, *, mlp: Any, rng: RandomLike) -> dict[str, Any]:
+def membership_step(data: PreparedData, cfg: RunConfig, *, mlp: Any, rng: RandomLike,
+                    out_dir: Path | None = None) -> dict[str, Any]:
     """Loss and shadow-model membership inference on the MLP and one DP-SGD MLP."""
     from privids.attacks import loss_attack_scores, run_membership
     from privids.evaluation.detectors import train_detector
@@ -211,6 +230,10 @@ def membership_step(data: PreparedData, cfg: RunConfig, *, mlp: Any, rng: Random
     eps = sorted(cfg.epsilons)[len(cfg.epsilons) // 2]
     dp = train_detector(data, cfg.train, privacy=dataclasses.replace(cfg.privacy, target_epsilon=eps), rng=child_seed(gen))
     dp_spent = dp.privacy or {}
+    if out_dir is not None:
+        from privids.artifacts import save_detector
+
+        save_detector(out_dir / "models" / f"dp-sgd-eps{eps:g}", dp, data, train_cfg=cfg.train, data_cfg=cfg.data)
     models = {"MLP (non-private)": mlp,
               f"DP-SGD MLP (eps={eps:g})": (dp.model, dp_spent.get("epsilon", eps), dp_spent.get("delta"))}
     table = run_membership(models, data, n=cfg.attack.membership_samples, attacks=("loss",), rng=child_seed(gen))

@@ -205,9 +205,11 @@ def run_study(
     plan: dict[str, Callable[[], Any]] = {
         "centralised": centralised,
         "privacy": lambda: steps.privacy_step(data, cfg, rng=seeds["privacy"]),
-        "federated": lambda: steps.federated_step(data, cfg, rng=seeds["federated"], tick=tick("federated")),
+        "federated": lambda: steps.federated_step(data, cfg, rng=seeds["federated"], out_dir=out,
+                                                   tick=tick("federated")),
         "attacks": lambda: steps.attacks_step(data, cfg, rng=seeds["attacks"], quick=quick, tick=tick("attacks")),
-        "membership": lambda: steps.membership_step(data, cfg, mlp=fitted["mlp"].model, rng=seeds["membership"]),
+        "membership": lambda: steps.membership_step(data, cfg, mlp=fitted["mlp"].model, rng=seeds["membership"],
+                                                     out_dir=out),
         "importance": lambda: steps.importance_step(data, fitted=fitted, rng=seeds["importance"]),
     }
     for name in STEPS:
