@@ -218,3 +218,15 @@ def test_ray_simulation_engine_gives_the_inprocess_model():
     for k, v in local.model.state_dict().items():
         np.testing.assert_allclose(ray_run.model.state_dict()[k].numpy(), v.numpy(), rtol=1e-6, atol=1e-7)
     assert ray_run.engine == "simulation" and ray_run.rounds[0].accepted == (0, 1)
+
+
+def test_dp_round_with_a_failed_organisation_is_skipped_and_spends_no_budget():
+    # Noise calibrated for 3 updates would be too little for 2, so Flower's strict mode releases
+    # nothing; the round is reported as skipped and the accountant composes nothing.
+    parts = [_partition(i, 20) for i in range(3)]
+    init = _state()
+    out = _run(parts, _spec(rounds=2, min_clients=2, central_dp=CentralDP()), overrides={1: _crash}, initial_state=init)
+    assert all(r.skipped and r.accepted == (0, 2) for r in out.rounds)
+    assert all(s.level == "client" and s.epsilon == 0.0 for s in out.statements)
+    for k, v in init.items():
+        np.testing.assert_array_equal(out.state[k], v)

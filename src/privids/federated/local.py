@@ -17,12 +17,12 @@ from privids.models.train import fit_mlp
 from privids.privacy.dp_sgd import dp_fit
 
 __all__ = [
-    "NUM_EXAMPLES",
-    "UNIFORM_WEIGHT",
     "ClientPartition",
     "LocalSettings",
     "LocalTrainer",
     "LocalUpdate",
+    "NUM_EXAMPLES",
+    "UNIFORM_WEIGHT",
     "evaluate_locally",
     "model_from_state",
     "train_locally",
