@@ -94,7 +94,7 @@ nav ol{columns:2;font-size:14px;margin:6px 0 0;padding-left:20px}nav a{color:#1f
 .status{font-size:13px;font-weight:400;color:#8a5a00;margin-left:10px}
 table{border-collapse:collapse;margin:10px 0 6px;font-size:13px;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid #e3e6ea;padding:4px 10px;text-align:right}
-th{background:#f0f2f5;font-weight:600}td:first-child,th:first-child{text-align:left}
+th{background:#f0f2f5;font-weight:600}td:first-child,th:first-child,td.t{text-align:left}
 caption{caption-side:top;text-align:left;font-weight:600;color:#333;padding:4px 0}
 figure{margin:14px 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;height:auto;border:1px solid #eceff2}
@@ -124,13 +124,19 @@ def format_cell(value: object) -> str:
     return str(value)
 
 
+def _cell(v: object) -> str:
+    # Numbers align right for comparison down a column; words read better left-aligned.
+    cls = ' class="t"' if isinstance(v, str) else ""
+    return f"<td{cls}>{html.escape(format_cell(v))}</td>"
+
+
 def _block(b: Text | Table | Figure) -> str:
     if isinstance(b, Text):
         return "".join(f"<p>{html.escape(p.strip())}</p>" for p in b.text.split("\n\n") if p.strip())
     if isinstance(b, Table):
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in b.columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(format_cell(v))}</td>" for v in row) + "</tr>" for row in b.rows
+            "<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in b.rows
         )
         cap = f"<caption>{html.escape(b.caption)}</caption>" if b.caption else ""
         return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

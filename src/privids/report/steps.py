@@ -42,23 +42,37 @@ def class_counts(data: PreparedData) -> dict[str, int]:
 
 
 def data_step(data: PreparedData) -> dict[str, Any]:
-    """Class counts plus the headline numbers of the data report."""
+    """Class counts plus the headline numbers of the data report (the full one is data_report.json)."""
     rep = data.report
     totals = rep.get("totals", {})
+    dups = rep.get("duplicates", {}) if isinstance(rep.get("duplicates"), dict) else {}
+    feats = rep.get("features", {}) if isinstance(rep.get("features"), dict) else {}
     summary: dict[str, Any] = {
         "files": totals.get("files"),
-        "rows read": totals.get("data_lines"),
-        "rows with non-finite rates": totals.get("nonfinite_rows"),
+        "data lines read": totals.get("data_lines"),
+        f"rows with Infinity/NaN ({rep.get('nonfinite_policy', 'drop')})": totals.get("nonfinite_rows"),
+        "exact duplicates removed": dups.get("removed"),
+        "rows after cleaning": (rep.get("rows") or {}).get("after_cleaning"),
         "features used": len(data.feature_names),
-        "fingerprint": data.fingerprint[:16],
+        "constant features dropped": ", ".join(feats.get("constant", [])) or "none",
+        "never features (identifiers)": ", ".join(feats.get("identifiers_never_features", [])) or "none in this schema",
+        "content fingerprint": data.fingerprint[:16],
     }
-    for key, label in (("nonfinite_removed", "non-finite rows removed"), ("empty_labels_removed", "empty labels removed")):
-        if key in rep:
-            summary[label] = rep[key] if not isinstance(rep[key], dict) else rep[key].get("rows", rep[key])
-    if isinstance(rep.get("duplicates"), dict):
-        summary["duplicates removed"] = rep["duplicates"].get("removed", rep["duplicates"].get("rows"))
-    splits = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
-    return {"class_counts": class_counts(data), "report": {**summary, "split sizes": splits}}
+    files = {
+        Path(str(f.get("path", "?"))).name: {"schema": f.get("schema"), "data lines": f.get("data_lines"),
+                                             "rows": f.get("rows"),
+                                             "non-finite rows": (f.get("nonfinite_rows") or {}).get("count")}
+        for f in rep.get("files", []) if isinstance(f, dict)
+    }
+    per_split = (rep.get("split") or {}).get("labels", {})
+    labels = sorted({lab for counts in per_split.values() for lab in counts})
+    by_label = {lab: {k: per_split[k].get(lab, 0) for k in per_split} for lab in labels}
+    report: dict[str, Any] = {**summary, "split sizes": {"train": len(data.train), "val": len(data.val), "test": len(data.test)}}
+    if files:
+        report["files read"] = files
+    if by_label:
+        report["rows per label and split"] = by_label
+    return {"class_counts": class_counts(data), "report": report}
 
 
 def _curve(y: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
