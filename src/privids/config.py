@@ -297,6 +297,8 @@ class RunConfig:
     attack: AttackConfig = field(default_factory=AttackConfig)
     epsilons: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
     seed: int = 42
+    # Flows generated for the synthetic demo when ``privids run`` gets no --data.
+    demo_rows: int = 20_000
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

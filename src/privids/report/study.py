@@ -26,7 +26,6 @@ __all__ = ["STEPS", "StepOutcome", "StudyResult", "prepare_study_data", "run_stu
 log = logging.getLogger(__name__)
 
 STEPS: tuple[str, ...] = ("centralised", "privacy", "federated", "attacks", "membership", "importance")
-DEMO_ROWS = 20_000
 
 Progress = Callable[[str, str], None]
 
@@ -68,9 +67,11 @@ class StudyResult:
 
 
 def prepare_study_data(
-    cfg: RunConfig, *, data_path: str | Path | None, out_dir: Path, demo_rows: int = DEMO_ROWS
+    cfg: RunConfig, *, data_path: str | Path | None, out_dir: Path, demo_rows: int | None = None
 ) -> tuple[PreparedData, str]:
     """Prepare the given flows, or generate and prepare the synthetic demo set.
+
+    ``demo_rows`` (None: ``cfg.demo_rows``) is the size of the generated demo.
 
     Returns
     -------
@@ -86,7 +87,8 @@ def prepare_study_data(
     if data_path is None:
         from privids.data.demo import generate_demo_flows
 
-        flows = generate_demo_flows(demo_rows, rng=cfg.seed, path=out_dir / "demo-data-SYNTHETIC")
+        n = cfg.demo_rows if demo_rows is None else demo_rows
+        flows = generate_demo_flows(n, rng=cfg.seed, path=out_dir / "demo-data-SYNTHETIC")
         data = prepare_data(out_dir / "demo-data-SYNTHETIC", data_cfg)
         return dataclasses.replace(data, synthetic=True), f"synthetic demo flows ({len(flows):,} generated)"
     return prepare_data(data_path, data_cfg), str(data_path)
@@ -136,7 +138,7 @@ def run_study(
     data_path: str | Path | None = None,
     steps_to_run: Sequence[str] | None = None,
     quick: bool = False,
-    demo_rows: int = DEMO_ROWS,
+    demo_rows: int | None = None,
     progress: Progress | None = None,
 ) -> StudyResult:
     """Run the study end to end and write ``report.html``, ``metrics.json`` and the models.
@@ -153,8 +155,8 @@ def run_study(
         Subset of :data:`STEPS` (None: all). The data report always runs.
     quick : bool, default=False
         Poisoning matrix on the first (attackers, clients) setting only.
-    demo_rows : int, default=20000
-        Size of the generated demo set.
+    demo_rows : int or None, default=None
+        Size of the generated demo set (None: ``cfg.demo_rows``).
     progress : callable or None
         ``progress(step, message)``: ``"running"`` when a step starts, ``"running: <detail>"``
         during long steps (federated rounds, poisoning cells), ``"done in ..."`` at the end.
