@@ -333,16 +333,14 @@ def test_improved_reextraction_maps_every_class():
     assert "id" not in t.feature_names and "Dst Port" not in t.feature_names
 
 
-@pytest.mark.parametrize("chunk", [7, 64, 1000, 1 << 24])
-def test_repeated_header_scan_finds_headers_across_chunk_boundaries(monkeypatch, chunk):
-    from privids.data import csvfile
-
-    monkeypatch.setattr(csvfile, "_CHUNK", chunk)
-    path = shared_path("cases/06-cicids2018-repeated-header-rows/Thursday-01-03-2018_sample_repeated_header.csv")
-    assert len(load_flows(path, mode="score")) == 12
-    clean = shared_path("cases/01-inf-nan-flow-rates/flows_inf_nan.csv")
-    names, core, start = csvfile._header(clean.read_bytes(), "x")
-    assert not csvfile._has_repeated_header(clean, core, start)
+def test_repeated_header_in_a_zip_member_takes_the_bytes_path(tmp_path):
+    src = shared_path("cases/06-cicids2018-repeated-header-rows/Thursday-01-03-2018_sample_repeated_header.csv")
+    z = tmp_path / "cse.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(src, "Thursday-01-03-2018.csv")
+    t = load_flows(z, mode="score")
+    assert len(t) == 12 and t.report.files[0].repeated_headers["lines"] == [6, 12]
+    assert t.meta["source_line"].tolist() == [2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15]
 
 
 def test_mixed_schemas_in_one_folder_share_the_canonical_columns(tmp_path):

@@ -54,7 +54,7 @@ def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def duplicate_rows(
-    X: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None
+    X: np.ndarray, codes: np.ndarray, classes: np.ndarray, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Rows to keep after removing exact duplicate flows (same features and label), first kept.
 
@@ -64,7 +64,10 @@ def duplicate_rows(
     Parameters
     ----------
     X : ndarray, shape (n, F)
-    labels : ndarray, shape (n,)
+    codes : ndarray of int, shape (n,)
+        Label code per row (see :func:`label_codes`).
+    classes : ndarray
+        Label names of the codes (for the report).
     rows : ndarray of int, optional
         Candidate rows (in order); None means all.
 
@@ -76,28 +79,29 @@ def duplicate_rows(
         ``removed``, ``removed_per_label``, ``conflicting_groups``, ``conflicting_rows``.
     """
     rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    codes, classes = label_codes(labels[rows])
+    c = np.asarray(codes, dtype=np.int64)[rows]
     h_feat = _row_hash(X, rows)
     with np.errstate(over="ignore"):
-        h_full = h_feat * _MIX + codes.astype(np.uint64)
+        h_full = h_feat * _MIX + c.astype(np.uint64)
     group = pd.factorize(h_full)[0]
     _, first_idx = np.unique(group, return_index=True)
     rep = first_idx[group]
     candidate = np.flatnonzero(rep != np.arange(len(group)))
-    exact = candidate[
-        _same_rows(X, rows[candidate], rows[rep[candidate]]) & (codes[candidate] == codes[rep[candidate]])
-    ]
+    exact = candidate[_same_rows(X, rows[candidate], rows[rep[candidate]]) & (c[candidate] == c[rep[candidate]])]
     keep = np.ones(len(rows), dtype=bool)
     keep[exact] = False
-    removed = pd.Series(classes[codes[exact]]).value_counts().sort_index()
-    kept_feat = pd.DataFrame({"h": h_feat[keep], "c": codes[keep]})
-    n_labels = kept_feat.groupby("h")["c"].nunique()
-    conflicting = n_labels[n_labels > 1]
+    removed = np.bincount(c[exact], minlength=len(classes))
+
+    # Same features, different labels: count distinct (feature group, label) pairs per group.
+    g = pd.factorize(h_feat[keep])[0].astype(np.int64)
+    pairs = np.unique(g * len(classes) + c[keep])
+    labels_per_group = np.bincount(pairs // len(classes), minlength=int(g.max()) + 1 if g.size else 0)
+    conflicting = labels_per_group > 1
     info = {
         "removed": int(exact.size),
-        "removed_per_label": {str(k): int(v) for k, v in removed.items()},
-        "conflicting_groups": int(conflicting.size),
-        "conflicting_rows": int(kept_feat["h"].isin(conflicting.index).sum()),
+        "removed_per_label": {str(classes[k]): int(removed[k]) for k in np.flatnonzero(removed)},
+        "conflicting_groups": int(conflicting.sum()),
+        "conflicting_rows": int(conflicting[g].sum()) if g.size else 0,
     }
     return rows[keep], info
 
@@ -105,7 +109,8 @@ def duplicate_rows(
 def drop_duplicates(table: FlowTable) -> tuple[FlowTable, dict[str, Any]]:
     """:func:`duplicate_rows` applied to a table (returns the reduced table and the info)."""
     assert table.labels is not None
-    keep, info = duplicate_rows(table.X, table.labels)
+    codes, classes = label_codes(table.labels)
+    keep, info = duplicate_rows(table.X, codes, classes)
     return (table if info["removed"] == 0 else table.take(keep)), info
 
 

@@ -54,7 +54,6 @@ class ParsedFile:
 
 
 _HEAD = 1 << 16
-_CHUNK = 1 << 24
 
 
 def _header(data: bytes, source: str) -> tuple[list[str], bytes, int]:
@@ -66,21 +65,6 @@ def _header(data: bytes, source: str) -> tuple[list[str], bytes, int]:
     core = raw.rstrip(b"\r")
     names = next(csv.reader([core.decode("utf-8", errors="replace")]))
     return names, core, (end + 1 if end >= 0 else len(data))
-
-
-def _has_repeated_header(path: Path, core: bytes, body_start: int) -> bool:
-    """Stream the file looking for the header line again (no whole-file copy in memory)."""
-    needle = b"\n" + core
-    tail = b""
-    with path.open("rb") as fh:
-        fh.seek(max(body_start - 1, 0))
-        while chunk := fh.read(_CHUNK):
-            window = tail + chunk
-            if needle in window:
-                return True
-            # Keep just enough to catch a header line split across two reads.
-            tail = window[-(len(needle) - 1) :]
-    return False
 
 
 def _drop_repeated_headers(data: bytes, core: bytes, body_start: int) -> tuple[bytes, np.ndarray]:
@@ -127,14 +111,15 @@ def _read(src: Path | bytes, n_cols: int, mapping: ColumnMapping, *, numeric: bo
     )
 
 
-def _read_any(src: Path | bytes, n_cols: int, mapping: ColumnMapping, numeric_cols: list[str]):
+def _read_any(src: Path | bytes, n_cols: int, mapping: ColumnMapping, numeric_cols: list[str], *, strict_first: bool):
     """Fast typed parse; on a non-UTF-8 label retry lossily; on a bad cell fall back to text."""
-    lossy = False
-    try:
-        return _read(src, n_cols, mapping, numeric=True, lossy=False), {}, None, lossy
-    except pl.exceptions.ComputeError as e:
-        # Only the label can be non-UTF-8 (the cp1252 dash): decode it lossily, U+FFFD is normalised later.
-        lossy = "utf-8" in str(e).lower() or "utf8" in str(e).lower()
+    lossy = not strict_first
+    if strict_first:
+        try:
+            return _read(src, n_cols, mapping, numeric=True, lossy=False), {}, None, lossy
+        except pl.exceptions.ComputeError as e:
+            # Only the label can be non-UTF-8 (the cp1252 dash): decode it lossily; U+FFFD is normalised later.
+            lossy = "utf-8" in str(e).lower() or "utf8" in str(e).lower()
     if lossy:
         try:
             return _read(src, n_cols, mapping, numeric=True, lossy=True), {}, None, lossy
@@ -230,10 +215,29 @@ def parse_csv_file(path: Path, source: str, *, mode: str = "train", nonfinite: s
         with path.open("rb") as fh:  # a header longer than the probe: read the whole file
             return parse_csv_bytes(fh.read(), source, mode=mode, nonfinite=nonfinite)
     rep = _start_report(source, head[: body_start + 1], path.stat().st_size, names)
-    if _has_repeated_header(path, core, body_start):
+    mapping = _mapping(names, source, mode)
+    try:
+        frame = _read(path, len(names), mapping, numeric=True, lossy=False)
+    except pl.exceptions.ComputeError:
+        # A typed parse fails on a repeated header line (its cells are names, not numbers), on a
+        # non-UTF-8 label or on a bad cell. Only the first needs the bytes rewritten.
         data, header_lines = _drop_repeated_headers(path.read_bytes(), core, body_start)
-        return _parse(data, names, header_lines, rep, mode=mode, nonfinite=nonfinite)
-    return _parse(path, names, np.empty(0, dtype=np.int64), rep, mode=mode, nonfinite=nonfinite)
+        if header_lines.size:
+            return _parse(data, names, header_lines, rep, mode=mode, nonfinite=nonfinite)
+        del data
+        return _parse(path, names, header_lines, rep, mode=mode, nonfinite=nonfinite, strict_first=False)
+    return _parse(path, names, np.empty(0, dtype=np.int64), rep, mode=mode, nonfinite=nonfinite, frame=frame)
+
+
+def _mapping(names: list[str], source: str, mode: str) -> ColumnMapping:
+    mapping = map_columns(names, source=source)
+    if mode == "train" and mapping.label is None:
+        seen = [n.strip() for n in names]
+        raise SchemaError(
+            f"{source}: no 'Label' column found, so these flows cannot be used for training; got columns "
+            f"{seen[:6]} ... {seen[-3:]}; fix: add the label column, or score the file instead of training on it."
+        )
+    return mapping
 
 
 def _start_report(source: str, head: bytes, size: int, names: list[str]) -> FileReport:
@@ -244,16 +248,18 @@ def _start_report(source: str, head: bytes, size: int, names: list[str]) -> File
 
 
 def _parse(
-    src: Path | bytes, names: list[str], header_lines: np.ndarray, rep: FileReport, *, mode: str, nonfinite: str
+    src: Path | bytes,
+    names: list[str],
+    header_lines: np.ndarray,
+    rep: FileReport,
+    *,
+    mode: str,
+    nonfinite: str,
+    frame: pl.DataFrame | None = None,
+    strict_first: bool = True,
 ) -> ParsedFile:
     source = rep.path
-    mapping = map_columns(names, source=source)
-    if mode == "train" and mapping.label is None:
-        seen = [n.strip() for n in names]
-        raise SchemaError(
-            f"{source}: no 'Label' column found, so these flows cannot be used for training; got columns "
-            f"{seen[:6]} ... {seen[-3:]}; fix: add the label column, or score the file instead of training on it."
-        )
+    mapping = _mapping(names, source, mode)
     rep.schema = mapping.schema
     rep.unused_columns = list(mapping.unused)
     rep.repeated_headers = line_set(header_lines)
@@ -263,8 +269,11 @@ def _parse(
     dup_col = None if mapping.duplicate is None else f"column_{mapping.duplicate + 1}"
     label_col = None if mapping.label is None else f"column_{mapping.label + 1}"
     numeric_cols = [col[c] for c in CANONICAL_FEATURES] + ([dup_col] if dup_col else [])
-    df, bad, text, _ = _read_any(src, len(names), mapping, numeric_cols)
-    del src
+    if frame is not None:
+        df, bad, text = frame, {}, None
+    else:
+        df, bad, text, _ = _read_any(src, len(names), mapping, numeric_cols, strict_first=strict_first)
+    del src, frame
 
     n = df.height
     # Lines removed as repeated headers shift every later row; map rows back to file lines.

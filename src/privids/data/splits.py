@@ -38,6 +38,7 @@ def stratified_split(
     rng: RandomLike = 42,
     rare_policy: str = "train-only",
     sources: dict[str, list[str]] | None = None,
+    classes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """Split row indices so each label keeps its share in train, validation and test.
 
@@ -56,6 +57,8 @@ def stratified_split(
         names them, or leave them out.
     sources : dict, optional
         Label -> file names, to name the files in the error.
+    classes : ndarray, optional
+        When given, ``labels`` are integer codes into ``classes`` (no re-encoding of strings).
 
     Returns
     -------
@@ -70,9 +73,12 @@ def stratified_split(
         ``rare_policy="error"`` and some class is too small.
     """
     gen = as_generator(rng)
-    codes, classes = label_codes(labels)
+    if classes is None:
+        codes, classes = label_codes(labels)
+    else:
+        codes = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(codes, minlength=len(classes))
-    rare = {str(classes[k]): int(counts[k]) for k in np.flatnonzero(counts < MIN_STRATIFY)}
+    rare = {str(classes[k]): int(counts[k]) for k in np.flatnonzero((counts > 0) & (counts < MIN_STRATIFY))}
     if rare and rare_policy == "error":
         where = {k: (sources or {}).get(k, []) for k in rare}
         raise DataError(

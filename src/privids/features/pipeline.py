@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from privids._rng import RandomLike
 from privids.config import DataConfig
 from privids.data.cache import default_cache_dir
-from privids.data.cleaning import constant_columns, duplicate_rows, finite_rows
+from privids.data.cleaning import constant_columns, duplicate_rows, finite_rows, label_codes
 from privids.data.dataset import PreparedData, SplitView
-from privids.data.labels import binary_target, families_of
+from privids.data.labels import BENIGN, attack_family
 from privids.data.loaders import load_flows
 from privids.data.report import line_set
-from privids.data.splits import stratified_split, time_split
+from privids.data.splits import MIN_STRATIFY, stratified_split, time_split
 from privids.data.table import FlowTable
 from privids.exceptions import DataError
 from privids.features.transforms import FlowTransform
@@ -53,20 +53,40 @@ def choose_features(
     return chosen, info
 
 
-def _view(table: FlowTable, rows: np.ndarray, cols: list[int], transform: FlowTransform) -> SplitView:
-    labels = table.labels[rows]  # type: ignore[index]
+@dataclass(frozen=True)
+class _Labels:
+    """Labels encoded once: every later step works on integer codes, not millions of strings."""
+
+    codes: np.ndarray
+    classes: np.ndarray
+    families: np.ndarray
+    attack: np.ndarray
+
+    @classmethod
+    def of(cls, labels: np.ndarray, rows: np.ndarray) -> _Labels:
+        codes, classes = label_codes(labels)
+        present = np.zeros(len(classes), dtype=bool)
+        present[np.unique(codes[rows])] = True
+        # Unknown labels stop here, before any work is spent; absent classes (e.g. "") are skipped.
+        families = np.array([attack_family(str(c)) if p else "" for c, p in zip(classes, present, strict=True)],
+                            dtype=object)  # fmt: skip
+        attack = np.array([str(c) != BENIGN for c in classes], dtype=np.int64)
+        return cls(codes, classes, families, attack)
+
+    def counts(self, rows: np.ndarray) -> dict[str, int]:
+        n = np.bincount(self.codes[rows], minlength=len(self.classes))
+        return {str(self.classes[k]): int(n[k]) for k in np.flatnonzero(n)}
+
+
+def _view(table: FlowTable, rows: np.ndarray, cols: list[int], transform: FlowTransform, lab: _Labels) -> SplitView:
+    codes = lab.codes[rows]
     return SplitView(
         X=transform.transform(table.X, rows=rows, columns=cols),
-        y=binary_target(labels),
-        labels=labels,
-        families=families_of(labels),
+        y=lab.attack[codes],
+        labels=lab.classes[codes],
+        families=lab.families[codes],
         meta={k: table.meta[k][rows] for k in _META_KEEP if k in table.meta},
     )
-
-
-def _split_counts(labels: np.ndarray) -> dict[str, int]:
-    counts = pd.Series(labels, dtype=object).value_counts().sort_index()
-    return {str(k): int(v) for k, v in counts.items()}
 
 
 def _load(source: str | Path | FlowTable, cfg: DataConfig) -> FlowTable:
@@ -119,22 +139,21 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
             bad = rows[~finite]
             sections["nonfinite_removed"] = {"removed": int(bad.size), "lines": line_set(table.meta["source_line"][bad])}
             rows = rows[finite]
-    families_of(table.labels[rows])  # unknown labels stop here, before any work is spent
+    lab = _Labels.of(table.labels, rows)
     rows_loaded = int(rows.size)
     if cfg.dedup:
-        rows, sections["duplicates"] = duplicate_rows(table.X, table.labels, rows)
+        rows, sections["duplicates"] = duplicate_rows(table.X, lab.codes, lab.classes, rows)
     if rows.size < 3:
         raise DataError(f"only {rows.size} flow(s) left after cleaning; got too few to split into train/val/test; "
                         "fix: supply more flows.")  # fmt: skip
     names, sections["features"] = choose_features(table, cfg, rows)
 
-    labels = table.labels[rows]
     if cfg.split == "time":
         tr, va, te, split_info = time_split({k: v[rows] for k, v in table.meta.items()}, cfg.fractions)
     else:
         tr, va, te, split_info = stratified_split(
-            labels, cfg.fractions, rng=cfg.seed if rng is None else rng, rare_policy=cfg.rare_policy,
-            sources=_label_sources(table, rows),
+            lab.codes[rows], cfg.fractions, rng=cfg.seed if rng is None else rng, rare_policy=cfg.rare_policy,
+            sources=_rare_sources(table, lab, rows), classes=lab.classes,
         )  # fmt: skip
     if split_info.get("rare"):
         _log.warning("classes too small to stratify %s: rare_policy=%r (see report['split'])",
@@ -144,12 +163,13 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     cols = [table.feature_names.index(n) for n in names]
     transform = FlowTransform.fit(table.X, names, log_transform=cfg.log_transform, rows=tr, columns=cols)
     split_info["sizes"] = {"train": int(tr.size), "val": int(va.size), "test": int(te.size)}
-    split_info["labels"] = {k: _split_counts(table.labels[i]) for k, i in (("train", tr), ("val", va), ("test", te))}
+    split_info["labels"] = {k: lab.counts(i) for k, i in (("train", tr), ("val", va), ("test", te))}
     sections["split"] = split_info
     sections["rows"] = {"loaded": rows_loaded, "after_cleaning": int(rows.size)}
 
-    train, val, test = (_view(table, i, cols, transform) for i in (tr, va, te))
-    family_names = tuple(sorted({str(f) for s in (train, val, test) for f in pd.unique(s.families)}))
+    train, val, test = (_view(table, i, cols, transform, lab) for i in (tr, va, te))
+    used = np.unique(lab.codes[rows])
+    family_names = tuple(sorted({str(lab.families[k]) for k in used}))
     report = table.report
     for k, v in sections.items():
         report = report.with_section(k, v)
@@ -165,10 +185,14 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     )
 
 
-def _label_sources(table: FlowTable, rows: np.ndarray) -> dict[str, list[str]]:
-    """Label -> files it occurs in (for naming the files of a rare class)."""
-    pairs = pd.DataFrame({"l": table.labels[rows], "f": table.meta["source_file"][rows]}).drop_duplicates()
-    return {str(k): sorted(map(str, g["f"])) for k, g in pairs.groupby("l")}
+def _rare_sources(table: FlowTable, lab: _Labels, rows: np.ndarray) -> dict[str, list[str]]:
+    """Label -> files, for the classes too small to stratify (to name them in messages)."""
+    counts = np.bincount(lab.codes[rows], minlength=len(lab.classes))
+    out: dict[str, list[str]] = {}
+    for k in np.flatnonzero((counts > 0) & (counts < MIN_STRATIFY)):
+        these = rows[lab.codes[rows] == k]
+        out[str(lab.classes[k])] = sorted({str(f) for f in table.meta["source_file"][these]})
+    return out
 
 
 def data_report(source: str | Path, cfg: DataConfig | None = None, *, mode: str = "train") -> dict[str, Any]:
