@@ -49,3 +49,28 @@ def test_export_writes_one_file_per_organisation_plus_the_server_split(tmp_path)
     assert result.exit_code == 0, result.output
     written = json.loads(result.output)["written"]
     assert [p.rsplit("/", 1)[-1] for p in written] == ["org_0.npz", "org_1.npz", "org_2.npz", "server_val.npz"]
+
+
+def test_out_saves_an_artifact_that_scores_like_the_federated_model(tmp_path):
+    import numpy as np
+
+    from privids.artifacts import load_artifact
+    from privids.features.pipeline import prepare_data
+
+    path = shared_path(*SAMPLE)
+    result = CliRunner().invoke(build_app(), ["federate", "--data", str(path), *FAST, "--dp", "--out", str(tmp_path / "fed"), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    artifact = load_artifact(out["artifact"])
+    assert artifact.privacy["level"] == "client"
+    assert artifact.privacy["epsilon"] == out["privacy"][0]["epsilon"]
+    # Oracle: the same federation run from Python (same seed, split, partitions and DP noise).
+    from privids.config import FederatedConfig
+    from privids.federated import run_federation
+    from privids.models.predict import predict_scores
+
+    data = prepare_data(path, rng=42)
+    cfg = FederatedConfig(clients=2, rounds=2, local_epochs=1, lr=3e-3, central_dp=True, seed=42)
+    again = run_federation(data, cfg, engine="inprocess", rng=42)
+    np.testing.assert_allclose(artifact.attack_scores(data.test.X), predict_scores(again.model, data.test.X), rtol=1e-6)
+    assert artifact.transform.to_dict() == data.transform.to_dict()

@@ -85,6 +85,39 @@ def _compare_table(comparison: Any) -> Table:
     return table
 
 
+def _privacy_metadata(result: Any) -> dict[str, Any] | None:
+    # The artifact's headline guarantee is the weakest one any organisation got.
+    stmts = [p for p in result.privacy if p.level != "none"]
+    if not stmts:
+        return None
+    worst = max(stmts, key=lambda p: (p.epsilon, p.delta))
+    return {
+        "epsilon": worst.epsilon, "delta": worst.delta, "level": worst.level, "mechanism": worst.mechanism,
+        "per_organisation": [p.to_dict() for p in stmts],
+    }
+
+
+def _save(result: Any, prepared: Any, out: Path) -> Path:
+    from privids.artifacts import save_artifact
+    from privids.federated import score_model
+
+    threshold = score_model(result.model, prepared.val, prepared.val)["threshold"]
+    meta = {
+        "task": "binary",
+        "feature_names": list(prepared.feature_names),
+        "transform": prepared.transform.to_dict(),
+        "label_map": {"0": "BENIGN", "1": "attack"},
+        "family_names": list(prepared.family_names),
+        "labels": sorted({str(v) for v in prepared.train.labels}),
+        "threshold": threshold,
+        "threshold_method": "f1",
+        "privacy": _privacy_metadata(result),
+        "data": {"fingerprint": prepared.fingerprint, "synthetic": prepared.synthetic},
+        "federated": json.loads(_json(result.to_dict())),
+    }
+    return save_artifact(out, model=result.model, kind="mlp", metadata=meta)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``privids federate`` to ``app``."""
 
@@ -110,6 +143,7 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option("--engine", help="simulation (Flower/Ray) or inprocess.")] = "simulation",
         compare: Annotated[bool, typer.Option("--compare", help="Also train centralised, DP-SGD, FedAvg and DP-FedAvg and compare on the test split.")] = False,
         export: Annotated[Path | None, typer.Option("--export", help="Write one .npz per organisation for a SuperNode deployment, then stop.")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Save the global model as an artifact directory (privids score/serve read it).")] = None,
         seed: Annotated[int, typer.Option("--seed")] = 42,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
@@ -163,10 +197,13 @@ def register(app: typer.Typer) -> None:
                 prepared, cfg, privacy=privacy, engine=engine, rng=seed,
                 progress=lambda r, total, m: bar.update(task, completed=r, description=f"val F1 {m.get('f1', float('nan')):.4f}"),
             )  # fmt: skip
+        saved = _save(result, prepared, out) if out is not None else None
         if as_json:
-            typer.echo(_json(result.to_dict()))
+            typer.echo(_json({**result.to_dict(), "artifact": str(saved) if saved else None}))
             return
         _out.print(_round_table(result))
         _out.print(_org_table(result))
         if result.excluded:
             _out.print("excluded before round 1: " + "; ".join(f"org {k}: {v}" for k, v in result.excluded.items()))
+        if saved is not None:
+            _out.print(f"global model saved to {saved}")
