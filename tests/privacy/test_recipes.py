@@ -11,6 +11,7 @@ from privids.privacy.recipes import TUNED_EPSILON_1, tuned_privacy
 def test_recipe_targets_epsilon_one_with_cosine_schedule() -> None:
     assert isinstance(TUNED_EPSILON_1, PrivacyConfig)
     assert TUNED_EPSILON_1.target_epsilon == 1.0 and TUNED_EPSILON_1.lr_schedule == "cosine"
+    assert TUNED_EPSILON_1.accountant == "prv"
 
 
 @pytest.mark.parametrize(("n", "batch"), [(None, 2048), (12_295, 2048), (900, 150), (3, 1)], ids=["none", "real", "small", "tiny"])

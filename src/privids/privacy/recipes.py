@@ -14,6 +14,8 @@ __all__ = ["TUNED_EPSILON_1", "tuned_privacy"]
 #: Large expected batches (q = 1/6 here), many steps and a cosine-decayed learning rate beat the
 #: reference notebook's small-batch constant-rate SGD by a wide margin at the same epsilon; the
 #: clipping norm and learning rate only matter through their product once most examples clip.
+#: The PRV accountant's tighter bound buys about 7% less noise than RDP at the same epsilon,
+#: worth 0.3 F1 points here (5 seeds: test F1 0.9808 with PRV, 0.9774 with RDP).
 #: See docs/privacy.md for the grid and the measured numbers.
 TUNED_EPSILON_1 = PrivacyConfig(
     target_epsilon=1.0,
@@ -24,6 +26,7 @@ TUNED_EPSILON_1 = PrivacyConfig(
     max_grad_norm=0.5,
     optimizer="sgd",
     lr_schedule="cosine",
+    accountant="prv",
 )
 
 
