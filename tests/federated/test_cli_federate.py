@@ -74,3 +74,32 @@ def test_out_saves_an_artifact_that_scores_like_the_federated_model(tmp_path):
     again = run_federation(data, cfg, engine="inprocess", rng=42)
     np.testing.assert_allclose(artifact.attack_scores(data.test.X), predict_scores(again.model, data.test.X), rtol=1e-6)
     assert artifact.transform.to_dict() == data.transform.to_dict()
+
+
+def test_an_organisation_prepares_its_own_csv_with_the_coordinators_transform(tmp_path):
+    import numpy as np
+
+    from privids.features.pipeline import prepare_data
+    from privids.federated import load_partition_file
+
+    # Arrange: the coordinator exports the transform; organisation 1 holds a different file
+    coordinator = shared_path(*SAMPLE)
+    own = shared_path("data", "cicids2017", "machinelearningcve", "friday_ddos_sample_pecord.csv")
+    runner = CliRunner()
+    assert runner.invoke(build_app(), ["federate", "--data", str(coordinator), "--clients", "2", "--export", str(tmp_path)]).exit_code == 0
+    # Act
+    result = runner.invoke(build_app(), ["federate-org", "--data", str(own), "--transform", str(tmp_path / "transform.json"),
+                                         "--org-id", "1", "--out", str(tmp_path / "mine.npz"), "--json"])  # fmt: skip
+    # Assert: the rows are the organisation's flows under the coordinator's transform, not a refit
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    part = load_partition_file(summary["out"], partition_id=1)
+    assert summary["train_flows"] + summary["eval_flows"] == 1300  # 1000 DDoS + 300 BENIGN, all kept
+    assert summary["attacks"] == int(part.y.sum()) and part.X.shape[1] == len(prepare_data(coordinator, rng=42).feature_names)
+    from privids.data import load_flows
+    from privids.federated import read_transform
+
+    t = read_transform(tmp_path / "transform.json")
+    expected = t.transform(load_flows(own, mode="train").matrix(t.feature_names))
+    rows = {tuple(r) for r in np.round(expected, 5)}
+    assert all(tuple(r) in rows for r in np.round(part.X, 5))

@@ -207,3 +207,25 @@ def register(app: typer.Typer) -> None:
             _out.print("excluded before round 1: " + "; ".join(f"org {k}: {v}" for k, v in result.excluded.items()))
         if saved is not None:
             _out.print(f"global model saved to {saved}")
+
+    @app.command("federate-org")
+    @friendly_errors
+    def federate_org(
+        data: Annotated[Path, typer.Option("--data", help="This organisation's flow CSV file or folder.")],
+        transform: Annotated[Path, typer.Option("--transform", help="The federation's transform.json (from the coordinator).")],
+        org_id: Annotated[int, typer.Option("--org-id", help="This organisation's partition id.")],
+        out: Annotated[Path, typer.Option("--out", help="Partition file for the SuperNode's --node-config data-path.")],
+        seed: Annotated[int, typer.Option("--seed")] = 42,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Prepare this organisation's flows for a deployment with the agreed transform (nothing is refitted)."""
+        from privids.federated import load_partition_file, prepare_organisation_file
+
+        path = prepare_organisation_file(data, transform, out, partition_id=org_id, rng=seed)
+        part = load_partition_file(path, partition_id=org_id)
+        summary = {"out": str(path), "train_flows": len(part), "attacks": int(part.y.sum()), "eval_flows": int(len(part.y_eval))}
+        if as_json:
+            typer.echo(json.dumps(summary))
+        else:
+            _out.print(f"organisation {org_id}: {summary['train_flows']} training flows ({summary['attacks']} attacks), "
+                       f"{summary['eval_flows']} for local evaluation -> {path}")  # fmt: skip

@@ -4,6 +4,7 @@ from privids.federated.client_app import build_client_app, load_partition_file, 
 from privids.federated.grid import LocalGrid
 from privids.federated.guard import GuardedStrategy, ReplyScreen
 from privids.federated.local import ClientPartition, LocalSettings, LocalTrainer, LocalUpdate, evaluate_locally, train_locally
+from privids.federated.organisation import prepare_organisation, prepare_organisation_file, read_transform, write_transform
 from privids.federated.partition import parse_scheme, partition_indices, partition_summary
 from privids.federated.server_app import PrivacyStatement, RoundMetrics, ServerSpec, run_rounds
 from privids.federated.compare import REFERENCE_FEDERATION, Comparison, VariantRow, compare_variants, score_model
@@ -38,6 +39,10 @@ __all__ = sorted(
         "export_partitions",
         "make_partitions",
         "parse_scheme",
+        "prepare_organisation",
+        "prepare_organisation_file",
+        "read_transform",
+        "write_transform",
         "partition_indices",
         "partition_summary",
         "register_strategy",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -109,11 +110,13 @@ def make_partitions(data: PreparedData, cfg: FederatedConfig, *, rng: RandomLike
 
 
 def export_partitions(data: PreparedData, cfg: FederatedConfig, out_dir: str | Path, *, rng: RandomLike = None) -> list[Path]:
-    """Write ``org_<i>.npz`` per organisation plus ``server_val.npz`` for a SuperNode deployment.
+    """Write ``org_<i>.npz`` per organisation, ``server_val.npz`` and ``transform.json``.
 
     Each SuperNode is then started with ``--node-config "data-path='.../org_<i>.npz'
     partition-id=<i>"``; the ServerApp's run config may name ``eval-path='.../server_val.npz'``.
-    Only arrays are written (``allow_pickle=False`` loads them).
+    Only arrays are written (``allow_pickle=False`` loads them). ``transform.json`` is the
+    federation's feature transform: an organisation joining with its own CSV prepares it with
+    :func:`privids.federated.organisation.prepare_organisation_file` (``privids federate-org``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,6 +124,7 @@ def export_partitions(data: PreparedData, cfg: FederatedConfig, out_dir: str | P
     paths = [save_partition_file(p, out / f"org_{p.partition_id}.npz") for p in parts]
     server = ClientPartition(partition_id=-1, X=data.val.X, y=data.val.y, X_eval=data.val.X[:0], y_eval=data.val.y[:0])
     paths.append(save_partition_file(server, out / "server_val.npz"))
+    (out / "transform.json").write_text(json.dumps(data.transform.to_dict(), allow_nan=False) + "\n", encoding="utf-8")
     return paths
 
 
