@@ -17,6 +17,7 @@ from privids.data.dataset import PreparedData, SplitView
 from privids.data.labels import binary_target, families_of
 from privids.data.loaders import load_flows
 from privids.data.schema import CANONICAL_FEATURES
+from privids.data.table import FlowTable
 from privids.evaluation.importance import (
     FeatureImportance,
     agreement,
@@ -275,13 +276,14 @@ def _not_in_model(model: ExplainableModel, cfg: DataConfig) -> list[str]:
     return [n for n in CANONICAL_FEATURES if n not in chosen and (cfg.use_destination_port or n != "Destination Port")]
 
 
-def _whole_file(model: ExplainableModel, path: str | Path, cfg: DataConfig) -> PreparedData:
+def _whole_file(model: ExplainableModel, table: FlowTable, cfg: DataConfig) -> PreparedData:
     # Flows the model never saw: every labelled row is evaluation data, transformed with the
-    # model's own stored transform (never refitted).
-    table = load_flows(path, mode="train", nonfinite="impute", cache_dir=cfg.cache_dir)
+    # model's own stored transform (never refitted; it caps Infinity and fills NaN itself).
     if table.labels is None:
-        raise DataError(f"explain needs labelled flows; got no label column in {path}; pass a labelled file.")
+        raise DataError("explain needs labelled flows; got no label column; pass a labelled file.")
     keep = table.labels != ""
+    if not keep.any():
+        raise DataError("explain needs labelled flows; got only empty labels; pass a labelled file.")
     labels = table.labels[keep]
     X = model.transform.transform(table.matrix(model.feature_names)[keep])
     view = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
@@ -331,16 +333,20 @@ def explain_artifact(
         Unlabelled or unusable flows.
     """
     cfg = _stored_data_config(model.metadata)
-    data = prepare_data(data_path, cfg)
+    # Keep every row at load time: the training policy (drop or impute) is applied by prepare_data
+    # on the training data, and unseen flows go through the stored transform.
+    table = load_flows(data_path, mode="train", nonfinite="impute", cache_dir=cfg.cache_dir)
     trained_on = (model.metadata.get("data") or {}).get("fingerprint")
-    same = (
-        data.fingerprint == trained_on
-        and tuple(data.feature_names) == tuple(model.feature_names)
-        and data.transform.to_dict() == model.metadata.get("transform")
-    )
+    same = False
+    if table.fingerprint == trained_on:
+        data = prepare_data(table, cfg)
+        same = (
+            tuple(data.feature_names) == tuple(model.feature_names)
+            and data.transform.to_dict() == model.metadata.get("transform")
+        )
     note = "explained on the model's own test split (rebuilt from the stored data settings)"
     if not same:
-        data = _whole_file(model, data_path, cfg)
+        data = _whole_file(model, table, cfg)
         note = ("explained on every labelled flow in the file (not the model's training data); the SHAP background "
                 "and any reference tree come from these same flows")
     booster = getattr(model.model, "booster_", None) if model.kind == "gbt" else None
