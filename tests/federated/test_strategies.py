@@ -180,3 +180,12 @@ def test_unchanged_model_from_a_client_does_not_crash_dp_clipping():
     s = build_strategy("normbound", min_clients=2, clipping_norm=1.0)
     out = _dp_round(s, [np.zeros(3), np.array([0.0, 0.0, 4.0])])
     np.testing.assert_allclose(out, [0.0, 0.0, 0.5])
+
+
+def test_a_sampled_client_that_never_replies_is_reported():
+    guard = GuardedStrategy(build_strategy("fedavg", min_clients=2), node_to_partition={1: 0, 2: 1, 3: 2}, min_clients=2)
+    grid = LocalGrid(ClientApp(), {1: {}, 2: {}, 3: {}})
+    list(guard.configure_train(1, ArrayRecord({"w": Array(np.zeros(2, np.float32))}), ConfigRecord({}), grid))
+    guard.aggregate_train(1, [_reply(1, {"w": np.ones(2)}, 1), _reply(3, {"w": np.ones(2)}, 1)])
+    assert guard.screens[1].rejected == {1: "no reply within the round timeout"}
+    assert guard.screens[1].accepted == [0, 2]

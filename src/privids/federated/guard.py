@@ -143,6 +143,7 @@ class GuardedStrategy(Strategy):
         self.screens: dict[int, ReplyScreen] = {}
         self.eval_screens: dict[int, ReplyScreen] = {}
         self.skipped: dict[int, str] = {}
+        self._sent: dict[int, set[int]] = {}
 
     def _view(self, server_round: int, grid: Grid, what: str) -> Grid:
         view = _ParticipantView(grid, self.node_to_partition)
@@ -156,11 +157,17 @@ class GuardedStrategy(Strategy):
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         """Sample only participating organisations."""
-        return self.inner.configure_train(server_round, arrays, config, self._view(server_round, grid, "training"))
+        messages = list(self.inner.configure_train(server_round, arrays, config, self._view(server_round, grid, "training")))
+        self._sent[server_round] = {m.metadata.dst_node_id for m in messages}
+        return messages
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Screen replies, enforce the minimum, then delegate; the aggregate must be finite."""
+        replies = list(replies)
         kept, screen = screen_replies(replies, self.node_to_partition)
+        answered = {m.metadata.src_node_id for m in replies}
+        for node in sorted(self._sent.pop(server_round, set()) - answered):
+            screen.rejected[self.node_to_partition.get(node, node)] = "no reply within the round timeout"
         self.screens[server_round] = screen
         if len(kept) < self.min_clients:
             reasons = "; ".join(f"org {p}: {r}" for p, r in sorted(screen.rejected.items())) or "no replies"

@@ -135,7 +135,7 @@ def _survey(grid: Grid, spec: ServerSpec) -> tuple[dict[int, int], dict[int, str
         answered.add(node)
         if r.has_error():
             lines = (r.error.reason or "unknown").strip().splitlines() or ["unknown"]
-            excluded[node] = f"error while loading data: {lines[-1]}"
+            excluded[node] = f"SuperNode {node}: error while loading data: {lines[-1]}"
             continue
         info = r.content["info"]
         pid = int(info.get("partition-id", node))
@@ -145,7 +145,7 @@ def _survey(grid: Grid, spec: ServerSpec) -> tuple[dict[int, int], dict[int, str
         participants[node] = pid
         n_features = int(info.get("num-features", n_features))
     for node in set(nodes) - answered:
-        excluded[node] = "no reply to the survey"
+        excluded[node] = f"SuperNode {node}: no reply to the survey"
     return participants, excluded, n_features
 
 
@@ -261,6 +261,7 @@ def _spec_from_run_config(cfg: Mapping[str, Any]) -> ServerSpec:
         seed=int(cfg.get("seed", 42)),
         expected_clients=max(min_nodes, int(cfg.get("expected-nodes", 1))),
         connect_timeout=float(cfg.get("connect-timeout", 60.0)),
+        round_timeout=float(cfg.get("round-timeout", 600.0)),
     )
 
 

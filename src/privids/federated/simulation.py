@@ -47,7 +47,8 @@ class FederationResult:
         One statement per organisation and mechanism: client-level (epsilon, delta) under
         DP-FedAvg, record-level epsilon under local DP-SGD, ``epsilon=inf`` without DP.
     excluded : dict of int to str
-        Organisations left out before round 1 (e.g. ``"0 training examples"``).
+        Organisations left out before round 1 (e.g. ``"0 training examples"``), by partition
+        id; by SuperNode id when the node did not answer the survey (the reason says so).
     partitions : list of dict
         Training rows per family for each organisation.
     engine : str
@@ -244,7 +245,8 @@ def run_federation(
         model=model_from_state(outcome.state), rounds=outcome.rounds, privacy=statements, excluded=outcome.excluded,
         partitions=_partition_rows(parts), engine=engine,
         config={"clients": cfg.clients, "rounds": cfg.rounds, "partition": cfg.partition, "strategy": cfg.strategy,
-                "central_dp": cfg.central_dp, "local_dp": cfg.local_dp, "seed": cfg.seed},
+                "local_epochs": cfg.local_epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
+                "central_dp": cfg.central_dp, "local_dp": cfg.local_dp, "min_clients": cfg.min_clients, "seed": cfg.seed},
     )
 
 
