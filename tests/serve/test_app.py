@@ -117,3 +117,9 @@ def test_a_bad_request_does_not_affect_the_next(client: TestClient, dp_artifact_
 def test_invalid_limits_are_refused(dp_artifact_dir: Path) -> None:
     with pytest.raises(ValueError, match="must be positive"):
         create_app(load_artifact(dp_artifact_dir), max_rows=0)
+
+
+def test_empty_flow_list_gives_empty_results(client: TestClient) -> None:
+    r = client.post("/score", json=[])
+    assert r.status_code == 200 and r.json() == {"n": 0, "counts": {"attack": 0, "benign": 0, "unscored": 0},
+                                                 "results": []}

@@ -128,3 +128,13 @@ def test_tree_models_cannot_be_fine_tuned(gbt_artifact_dir: Path, tmp_path: Path
     with pytest.raises(ModelError, match="fine-tunes the MLP"):
         update_artifact(load_artifact(gbt_artifact_dir), load_flows(shared_path(*DDOS)), privacy=_privacy(1.0),
                         out=tmp_path / "v2", rng=0, budget_epsilon=8.0)
+
+
+def test_a_bare_release_list_is_not_a_ledger() -> None:
+    from privids.exceptions import ArtifactError
+    from privids.serve.model_info import epsilon_spent, ledger_of
+
+    assert ledger_of({"ledger": []}) is None
+    with pytest.raises(ArtifactError, match="lifetime budget"):
+        ledger_of({"ledger": [{"dataset": "A", "epsilon": 1.0, "delta": 1e-6}]})
+    assert epsilon_spent({"ledger": [], "privacy": {"epsilon": 0.7, "delta": 1e-6}}) == 0.7
