@@ -48,6 +48,16 @@ def _row_hash(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def _first_index(group: np.ndarray) -> np.ndarray:
+    """Row of the first occurrence of each group id, for ids numbered in order of appearance."""
+    # factorize numbers groups as they first appear, so a row starts a group exactly when its id
+    # exceeds every id before it: O(n), no sort.
+    running = np.maximum.accumulate(group)
+    starts = np.ones(len(group), dtype=bool)
+    starts[1:] = running[1:] > running[:-1]
+    return np.flatnonzero(starts)
+
+
 def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     xa, xb = X[a], X[b]
     return ((xa == xb) | (np.isnan(xa) & np.isnan(xb))).all(axis=1)
@@ -84,8 +94,7 @@ def duplicate_rows(
     with np.errstate(over="ignore"):
         h_full = h_feat * _MIX + c.astype(np.uint64)
     group = pd.factorize(h_full)[0]
-    _, first_idx = np.unique(group, return_index=True)
-    rep = first_idx[group]
+    rep = _first_index(group)[group]
     candidate = np.flatnonzero(rep != np.arange(len(group)))
     exact = candidate[_same_rows(X, rows[candidate], rows[rep[candidate]]) & (c[candidate] == c[rep[candidate]])]
     keep = np.ones(len(rows), dtype=bool)
@@ -94,7 +103,7 @@ def duplicate_rows(
 
     # Same features, different labels: count distinct (feature group, label) pairs per group.
     g = pd.factorize(h_feat[keep])[0].astype(np.int64)
-    pairs = np.unique(g * len(classes) + c[keep])
+    pairs = pd.unique(g * len(classes) + c[keep])
     labels_per_group = np.bincount(pairs // len(classes), minlength=int(g.max()) + 1 if g.size else 0)
     conflicting = labels_per_group > 1
     info = {

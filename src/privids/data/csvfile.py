@@ -315,7 +315,17 @@ def _parse(
     else:
         rep.duplicate_column = {"present": False}
 
-    X = _feature_matrix(df, [col[c] for c in CANONICAL_FEATURES], keep)
+    feat_cols = [col[c] for c in CANONICAL_FEATURES]
+    finite = df.select(
+        pl.all_horizontal([pl.col(c).is_finite().fill_null(False) for c in feat_cols]).alias("f")
+    )["f"].to_numpy()
+    nonfinite_rows = keep & ~finite
+    rep.nonfinite_rows = line_set(lines[nonfinite_rows])
+    if mode == "train" and nonfinite == "drop" and nonfinite_rows.any():
+        rep.dropped["non-finite feature (Infinity/NaN/empty)"] = int(nonfinite_rows.sum())
+        keep &= finite
+
+    X = _feature_matrix(df, feat_cols, keep)
     lines = lines[keep]
     status = np.full(X.shape[0], "", dtype=object)
     for c, mask in bad.items():
@@ -323,14 +333,6 @@ def _parse(
         name = canon_of.get(c, "Fwd Header Length")
         status[m] = f"not a number in column {name!r}"
         rep.unparseable[name] = line_set(lines[m])
-
-    nonfinite_rows = ~np.isfinite(X).all(axis=1)
-    rep.nonfinite_rows = line_set(lines[nonfinite_rows])
-    if mode == "train" and nonfinite == "drop" and nonfinite_rows.any():
-        rep.dropped["non-finite feature (Infinity/NaN/empty)"] = int(nonfinite_rows.sum())
-        finite = ~nonfinite_rows
-        X, lines, status = X[finite], lines[finite], status[finite]
-        keep[np.flatnonzero(keep)[nonfinite_rows]] = False
 
     keep_s = None if keep.all() else pl.Series(keep)
     labels = None

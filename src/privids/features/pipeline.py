@@ -65,8 +65,7 @@ class _Labels:
     @classmethod
     def of(cls, labels: np.ndarray, rows: np.ndarray) -> _Labels:
         codes, classes = label_codes(labels)
-        present = np.zeros(len(classes), dtype=bool)
-        present[np.unique(codes[rows])] = True
+        present = np.bincount(codes[rows], minlength=len(classes)) > 0
         # Unknown labels stop here, before any work is spent; absent classes (e.g. "") are skipped.
         families = np.array([attack_family(str(c)) if p else "" for c, p in zip(classes, present, strict=True)],
                             dtype=object)  # fmt: skip
@@ -168,7 +167,7 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     sections["rows"] = {"loaded": rows_loaded, "after_cleaning": int(rows.size)}
 
     train, val, test = (_view(table, i, cols, transform, lab) for i in (tr, va, te))
-    used = np.unique(lab.codes[rows])
+    used = np.flatnonzero(np.bincount(lab.codes[rows], minlength=len(lab.classes)))
     family_names = tuple(sorted({str(lab.families[k]) for k in used}))
     report = table.report
     for k, v in sections.items():
