@@ -43,6 +43,8 @@ def test_update_writes_a_new_version_with_the_ledger(updated) -> None:
     base, table, res = updated
     new = load_artifact(res.path)
     assert res.version == 2 and new.metadata["version"] == 2 and new.metadata["parent"]["version"] == 1
+    assert new.metadata["metrics"] == {} and new.metadata["parent"]["metrics"] == base.metadata["metrics"]
+    assert new.metadata["parent"]["weights_sha256"] == base.metadata["weights"]["sha256"]
     assert new.feature_names == base.feature_names and new.threshold == base.threshold
     assert new.metadata["transform"] == base.metadata["transform"]  # the stored transform, never refitted
     first, second = res.ledger.releases

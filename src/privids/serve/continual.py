@@ -238,8 +238,11 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
         version=version,
         privacy=fit.spent.to_dict(),
         ledger=ledger.to_dict(),
+        # The base model's validation metrics do not describe the fine-tuned weights.
+        metrics={},
         parent={"path": str(artifact.path), "version": version - 1,
-                "weights_sha256": artifact.metadata.get("weights", {}).get("sha256")},
+                "weights_sha256": artifact.metadata.get("weights", {}).get("sha256"),
+                "metrics": artifact.metadata.get("metrics", {})},
         updates=[*artifact.metadata.get("updates", []),
                  {"version": version, "fingerprint": actual.dataset, "rows": len(X), "skipped": skipped,
                   "epsilon": actual.epsilon, "delta": actual.delta, "time": stamp, "losses": list(fit.losses)}],
