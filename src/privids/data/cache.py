@@ -80,11 +80,15 @@ def load_cached(cache_dir: Path, key: str) -> FlowTable | None:
         return None
     meta: dict[str, np.ndarray] = {}
     for name in cols.column_names:
-        arr = cols.column(name).to_numpy(zero_copy_only=False)
+        column = cols.column(name).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            # Rebuild the object array from codes: one Python string per distinct value, not per row.
+            values = np.array(column.dictionary.to_pylist(), dtype=object)
+            arr = values[column.indices.to_numpy(zero_copy_only=False)] if len(values) else np.empty(0, dtype=object)
+        else:
+            arr = column.to_numpy(zero_copy_only=False)
         if name == "timestamp":
             arr = arr.astype("datetime64[s]")
-        elif arr.dtype.kind in "OU":
-            arr = arr.astype(object)
         meta[name] = arr
     labels = meta.pop("__label__", None)
     rep = info["report"]
@@ -115,9 +119,14 @@ def store_cached(cache_dir: Path, key: str, table: FlowTable) -> None:
     np.save(tmp / "features.npy", np.ascontiguousarray(table.X))
     arrays: dict[str, Any] = {}
     for name, arr in table.meta.items():
-        arrays[name] = pa.array(arr.astype("datetime64[s]") if name == "timestamp" else arr)
+        if name == "timestamp":
+            arrays[name] = pa.array(arr.astype("datetime64[s]"))
+        elif arr.dtype == object:
+            arrays[name] = pa.array(arr, type=pa.string()).dictionary_encode()
+        else:
+            arrays[name] = pa.array(arr)
     if table.labels is not None:
-        arrays["__label__"] = pa.array(table.labels, type=pa.string())
+        arrays["__label__"] = pa.array(table.labels, type=pa.string()).dictionary_encode()
     feather.write_feather(pa.table(arrays), tmp / "columns.arrow", compression="uncompressed")
     rep = table.report
     info = {
