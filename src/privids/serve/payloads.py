@@ -9,16 +9,17 @@ from typing import Any
 
 import numpy as np
 
+from privids.data.schema import IDENTIFIER_COLUMNS
 from privids.exceptions import DataError
 from privids.serve.scoring import IDENTIFIER_FIELDS
 
 __all__ = ["ParsedFlows", "RequestError", "flows_from_json"]
 
-# Raw CIC-IDS2017/2018 spellings of the identifier columns, accepted as JSON keys as well.
+# Raw CIC-IDS2017/2018 spellings of the identifier columns ("Source IP", "Src IP", ...) are
+# accepted as JSON keys too; the data layer's schema is the one list of them.
 _IDENTIFIER_ALIASES: dict[str, str] = {
-    "flow id": "flow_id", "source ip": "src_ip", "src ip": "src_ip", "source port": "src_port",
-    "src port": "src_port", "destination ip": "dst_ip", "dst ip": "dst_ip", "protocol": "protocol",
-    "timestamp": "timestamp",
+    " ".join(alias.split()).casefold(): meta
+    for meta, aliases in IDENTIFIER_COLUMNS.items() if meta in IDENTIFIER_FIELDS for alias in aliases
 }
 # JSON has no literal for infinity or NaN; flow exporters write them as strings.
 _SPECIAL = {"infinity": math.inf, "inf": math.inf, "+infinity": math.inf, "-infinity": -math.inf,
