@@ -103,3 +103,27 @@ def test_an_organisation_prepares_its_own_csv_with_the_coordinators_transform(tm
     expected = t.transform(load_flows(own, mode="train").matrix(t.feature_names))
     rows = {tuple(r) for r in np.round(expected, 5)}
     assert all(tuple(r) in rows for r in np.round(part.X, 5))
+
+
+def test_summaries_merge_into_the_transform_each_organisation_then_applies(tmp_path):
+    from privids.federated import load_partition_file, read_transform
+
+    runner = CliRunner()
+    orgs = [shared_path("data", "cicids2017", "machinelearningcve", f)
+            for f in ("friday_ddos_sample_pecord.csv", "friday_portscan_sample_pecord.csv")]  # fmt: skip
+    for i, org in enumerate(orgs):
+        r = runner.invoke(build_app(), ["federate-org", "--data", str(org), "--summary", str(tmp_path / f"s{i}.json")])
+        assert r.exit_code == 0, r.output
+    r = runner.invoke(build_app(), ["federate-merge", str(tmp_path / "s0.json"), str(tmp_path / "s1.json"), "--out", str(tmp_path / "t.json"), "--json"])
+    assert r.exit_code == 0, r.output
+    merged = read_transform(tmp_path / "t.json")
+    assert json.loads(r.output)["features"] == len(merged.feature_names)
+    r = runner.invoke(build_app(), ["federate-org", "--data", str(orgs[1]), "--transform", str(tmp_path / "t.json"), "--org-id", "1", "--out", str(tmp_path / "o1.npz")])
+    assert r.exit_code == 0, r.output
+    assert load_partition_file(tmp_path / "o1.npz").X.shape[1] == len(merged.feature_names)
+
+
+def test_federate_org_without_a_step_names_both_options(tmp_path):
+    path = shared_path(*SAMPLE)
+    r = CliRunner().invoke(build_app(), ["federate-org", "--data", str(path)])
+    assert r.exit_code == 3 and "--summary FILE (step 1) or --transform FILE --out FILE (step 2)" in " ".join(r.output.split())

@@ -212,20 +212,51 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def federate_org(
         data: Annotated[Path, typer.Option("--data", help="This organisation's flow CSV file or folder.")],
-        transform: Annotated[Path, typer.Option("--transform", help="The federation's transform.json (from the coordinator).")],
-        org_id: Annotated[int, typer.Option("--org-id", help="This organisation's partition id.")],
-        out: Annotated[Path, typer.Option("--out", help="Partition file for the SuperNode's --node-config data-path.")],
+        summary: Annotated[Path | None, typer.Option("--summary", help="Step 1: write this organisation's feature summary (JSON) for the coordinator.")] = None,
+        transform: Annotated[Path | None, typer.Option("--transform", help="Step 2: the federation's transform.json (from the coordinator).")] = None,
+        org_id: Annotated[int, typer.Option("--org-id", help="This organisation's partition id.")] = 0,
+        out: Annotated[Path | None, typer.Option("--out", help="Step 2: partition file for the SuperNode's --node-config data-path.")] = None,
         seed: Annotated[int, typer.Option("--seed")] = 42,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
-        """Prepare this organisation's flows for a deployment with the agreed transform (nothing is refitted)."""
+        """An organisation's side of a deployment: summarise its flows, then prepare them.
+
+        Step 1 (--summary) shares only per-feature counts, extremes, means and spreads; step 2
+        (--transform, --out) applies the federation's merged transform (nothing is refitted).
+        """
+        from privids.exceptions import ConfigError
+
+        if summary is not None:
+            from privids.federated import organisation_summary, write_summary
+
+            path = write_summary(organisation_summary(data), summary)
+            typer.echo(json.dumps({"summary": str(path)}) if as_json else f"organisation summary written to {path}")
+            return
+        if transform is None or out is None:
+            raise ConfigError("federate-org needs --summary FILE (step 1) or --transform FILE --out FILE (step 2); got neither.")
         from privids.federated import load_partition_file, prepare_organisation_file
 
         path = prepare_organisation_file(data, transform, out, partition_id=org_id, rng=seed)
         part = load_partition_file(path, partition_id=org_id)
-        summary = {"out": str(path), "train_flows": len(part), "attacks": int(part.y.sum()), "eval_flows": int(len(part.y_eval))}
+        info = {"out": str(path), "train_flows": len(part), "attacks": int(part.y.sum()), "eval_flows": int(len(part.y_eval))}
         if as_json:
-            typer.echo(json.dumps(summary))
+            typer.echo(json.dumps(info))
         else:
-            _out.print(f"organisation {org_id}: {summary['train_flows']} training flows ({summary['attacks']} attacks), "
-                       f"{summary['eval_flows']} for local evaluation -> {path}")  # fmt: skip
+            _out.print(f"organisation {org_id}: {info['train_flows']} training flows ({info['attacks']} attacks), "
+                       f"{info['eval_flows']} for local evaluation -> {path}")  # fmt: skip
+
+    @app.command("federate-merge")
+    @friendly_errors
+    def federate_merge(
+        summaries: Annotated[list[Path], typer.Argument(help="Organisation summaries from `privids federate-org --summary`.")],
+        out: Annotated[Path, typer.Option("--out", help="The federation's transform.json, sent to every organisation.")],
+        no_port: Annotated[bool, typer.Option("--no-destination-port", help="Leave Destination Port out of the features.")] = False,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """The coordinator merges the summaries into one feature list and transform (no rows needed)."""
+        from privids.federated import merge_summaries, read_summary, write_transform
+
+        merged = merge_summaries([read_summary(p) for p in summaries], use_destination_port=not no_port)
+        path = write_transform(merged, out)
+        info = {"out": str(path), "organisations": len(summaries), "features": len(merged.feature_names)}
+        typer.echo(json.dumps(info) if as_json else f"transform over {info['features']} features from {info['organisations']} summaries -> {path}")

@@ -5,6 +5,7 @@ from privids.federated.grid import LocalGrid
 from privids.federated.guard import GuardedStrategy, ReplyScreen
 from privids.federated.local import ClientPartition, LocalSettings, LocalTrainer, LocalUpdate, evaluate_locally, train_locally
 from privids.federated.organisation import prepare_organisation, prepare_organisation_file, read_transform, write_transform
+from privids.federated.scaler import merge_summaries, organisation_summary, read_summary, write_summary
 from privids.federated.partition import parse_scheme, partition_indices, partition_summary
 from privids.federated.server_app import PrivacyStatement, RoundMetrics, ServerSpec, run_rounds
 from privids.federated.compare import REFERENCE_FEDERATION, Comparison, VariantRow, compare_variants, score_model
@@ -38,10 +39,14 @@ __all__ = sorted(
         "load_partition_file",
         "export_partitions",
         "make_partitions",
+        "merge_summaries",
+        "organisation_summary",
         "parse_scheme",
         "prepare_organisation",
         "prepare_organisation_file",
+        "read_summary",
         "read_transform",
+        "write_summary",
         "write_transform",
         "partition_indices",
         "partition_summary",
