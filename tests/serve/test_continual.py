@@ -140,3 +140,12 @@ def test_a_bare_release_list_is_not_a_ledger() -> None:
     with pytest.raises(ArtifactError, match="lifetime budget"):
         ledger_of({"ledger": [{"dataset": "A", "epsilon": 1.0, "delta": 1e-6}]})
     assert epsilon_spent({"ledger": [], "privacy": {"epsilon": 0.7, "delta": 1e-6}}) == 0.7
+
+
+def test_multiclass_update_refuses_unknown_families(multiclass_artifact_dir: Path, tmp_path: Path) -> None:
+    from privids.exceptions import DataError
+
+    web = shared_path("cases", "02-cp1252-en-dash-labels", "webattacks_utf8.csv")
+    with pytest.raises(DataError, match=r"no output for: \['Web Attack'\]"):
+        update_artifact(load_artifact(multiclass_artifact_dir), load_flows(web), privacy=_privacy(1.0),
+                        out=tmp_path / "v2", rng=0, budget_epsilon=8.0)
