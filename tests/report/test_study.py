@@ -74,6 +74,9 @@ def test_metrics_json_holds_the_numbers_shown(study):
     assert set(m["attacks"]["matrix"]) == {"none", "label_flip"}
     assert set(m["attacks"]["matrix"]["none"]) == {"fedavg", "median"}
     assert len(m["federated"]["FedAvg"]["history"]["round"]) == 2
+    # The membership ROC figure is drawn on the very members/non-members the table scored.
+    for row in m["membership"].values():
+        assert row["curve_auc"] == pytest.approx(row["auc"], abs=1e-12)
 
 
 def test_same_seed_same_numbers(study, tmp_path):
