@@ -239,7 +239,7 @@ def run_federation(
 
     outcome = _run_inprocess(client_app, cfg, drive) if engine == "inprocess" else _run_ray(client_app, cfg, drive)
     statements = outcome.statements or [
-        PrivacyStatement(pid, "none", float("inf"), 0.0, "no differential privacy") for pid in sorted(outcome.participants.values())
+        PrivacyStatement(pid, "none", float("inf"), 0.0, "no DP") for pid in sorted(outcome.participants.values())
     ]
     return FederationResult(
         model=model_from_state(outcome.state), rounds=outcome.rounds, privacy=statements, excluded=outcome.excluded,
