@@ -9,7 +9,7 @@ from sklearn.metrics import f1_score
 from conftest import make_synthetic
 from privids.attacks.backdoor import apply_trigger, default_trigger
 from privids.attacks.local_training import get_flat_params, predict_proba
-from privids.attacks.poisoned_federation import iid_partition, run_poisoned_federation
+from privids.attacks.poisoned_federation import run_poisoned_federation
 from privids.config import FederatedConfig
 from privids.exceptions import ConfigError
 
@@ -30,12 +30,17 @@ def _asr(run, d) -> float:  # type: ignore[no-untyped-def]
     return float(np.mean(predict_proba(run.model, apply_trigger(d.test.X[d.test.y == 1], trig)) < 0.5))
 
 
-def test_iid_partition_covers_every_row_once() -> None:
-    parts = iid_partition(23, 4, rng=0)
-    assert sorted(np.concatenate(parts).tolist()) == list(range(23))
-    assert [len(p) for p in parts] == [6, 6, 6, 5]
-    with pytest.raises(ConfigError, match="at least one row per client"):
-        iid_partition(3, 4, rng=0)
+def test_label_skewed_partition_and_empty_clients() -> None:
+    # Arrange: strong label skew over 5 clients
+    d = make_synthetic(n=1500, seed=3)
+    # Act
+    run = run_poisoned_federation(d, attack="sign_flip", defence="median", n_clients=5, n_attackers=1, rounds=2,
+                                  fed=FED, partition="dirichlet:0.3", rng=1)
+    # Assert: the attacker still stands out although honest updates now differ more
+    assert run.top_suspect_hit_rate() == 1.0
+    with pytest.raises(ConfigError, match="0 training rows"):
+        run_poisoned_federation(make_synthetic(n=60), attack="none", defence="fedavg", n_clients=30, n_attackers=1,
+                                rounds=1, fed=FED, partition="dirichlet:0.05", rng=0)
 
 
 def test_clean_federation_learns_and_is_reproducible(data) -> None:  # type: ignore[no-untyped-def]

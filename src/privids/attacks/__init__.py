@@ -37,7 +37,7 @@ from privids.attacks.mia_metrics import (
     membership_auc,
     tpr_at_fpr,
 )
-from privids.attacks.poisoned_federation import PoisonedRun, RoundRecord, iid_partition, run_poisoned_federation
+from privids.attacks.poisoned_federation import PoisonedRun, RoundRecord, run_poisoned_federation
 from privids.attacks.poisoning import (
     AttackContext,
     ClientAttack,
@@ -89,7 +89,6 @@ __all__ = [
     "exceeds_dp_bound",
     "flip_labels",
     "get_attack",
-    "iid_partition",
     "krum_scores",
     "loss_attack_scores",
     "membership_advantage",

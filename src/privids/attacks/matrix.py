@@ -171,6 +171,7 @@ def run_poisoning_matrix(
     noise_multiplier: float = 1.0,
     dp_policy: str = "calibrate",
     trigger: BackdoorTrigger | None = None,
+    partition: str = "iid",
     rng: RandomLike = None,
     progress: Callable[[str], None] | None = None,
 ) -> PoisoningMatrix:
@@ -198,6 +199,8 @@ def run_poisoning_matrix(
     dp_policy : {"calibrate", "refuse"}, default="calibrate"
     trigger : BackdoorTrigger or None, default=None
         None: :func:`privids.attacks.backdoor.default_trigger`.
+    partition : str, default="iid"
+        Client partition scheme (``iid``, ``day``, ``family``, ``dirichlet:ALPHA``).
     rng : int, Generator or None, default=None
         Each setting gets one seed shared by all its cells (same partition, malicious ids and
         initial model), so differences come from the attack and defence only.
@@ -245,7 +248,7 @@ def run_poisoning_matrix(
                 try:
                     run = run_poisoned_federation(
                         data, attack=attack, defence=defence, n_clients=n, n_attackers=f, rounds=rounds,
-                        fed=fed, spec=spec, scale_factor=scale_factor, trigger=trigger, rng=seed,
+                        fed=fed, spec=spec, scale_factor=scale_factor, trigger=trigger, partition=partition, rng=seed,
                     )
                 except (ConfigError, PrivacyError) as e:
                     cells.append(MatrixCell(f, n, attack, defence, error=str(e)))

@@ -21,9 +21,10 @@ from privids.attacks.robust import suspicion_scores
 from privids.config import FederatedConfig
 from privids.data.dataset import PreparedData
 from privids.exceptions import ConfigError
+from privids.federated.partition import partition_indices
 from privids.models.mlp import FlowMLP, build_mlp
 
-__all__ = ["PoisonedRun", "RoundRecord", "iid_partition", "run_poisoned_federation"]
+__all__ = ["PoisonedRun", "RoundRecord", "run_poisoned_federation"]
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,6 @@ class PoisonedRun:
         return float(np.mean(hits))
 
 
-def iid_partition(n_rows: int, n_clients: int, *, rng: RandomLike) -> list[np.ndarray]:
-    """Shuffle row indices and split them into ``n_clients`` near-equal parts."""
-    if n_clients < 1 or n_rows < n_clients:
-        raise ConfigError(f"need at least one row per client: got {n_rows} rows for {n_clients} clients; use fewer clients or more data.")
-    return [np.sort(p) for p in np.array_split(as_generator(rng).permutation(n_rows), n_clients)]
-
-
 def run_poisoned_federation(
     data: PreparedData,
     *,
@@ -101,6 +95,7 @@ def run_poisoned_federation(
     scale_factor: float = 10.0,
     trigger: BackdoorTrigger | None = None,
     hidden: tuple[int, ...] = (64, 64),
+    partition: str = "iid",
     rng: RandomLike = None,
 ) -> PoisonedRun:
     """Federated training of the flow MLP with ``n_attackers`` of ``n_clients`` running ``attack``.
@@ -108,7 +103,7 @@ def run_poisoned_federation(
     Parameters
     ----------
     data : PreparedData
-        ``data.train`` is split IID over the clients.
+        ``data.train`` is split over the clients (see ``partition``).
     attack : str
         A registered attack (``none``, ``label_flip``, ``sign_flip``, ``scale``, ``backdoor``).
     defence : str
@@ -124,6 +119,10 @@ def run_poisoned_federation(
     trigger : BackdoorTrigger or None, default=None
         Required for ``backdoor``.
     hidden : tuple of int, default=(64, 64)
+    partition : str, default="iid"
+        How ``data.train`` is split over the clients
+        (:func:`privids.federated.partition.partition_indices`: ``iid``, ``day``, ``family``,
+        ``dirichlet:ALPHA``).
     rng : int, Generator or None, default=None
         One seed gives the same partition, attacker ids, initial model and training order,
         whatever the attack and defence, so runs can be compared pairwise.
@@ -139,7 +138,10 @@ def run_poisoned_federation(
     spec = spec or DefenceSpec(n_malicious=max(1, n_attackers))
     gen = as_generator(rng)
     # Fixed draw order: partition, attackers, init, then per-round streams.
-    parts = iid_partition(len(data.train), n_clients, rng=child_seed(gen))
+    parts = partition_indices(data.train, clients=n_clients, scheme=partition, rng=child_seed(gen))
+    empty = [i for i, p in enumerate(parts) if len(p) == 0]
+    if empty:
+        raise ConfigError(f"partition {partition!r} leaves client(s) {empty} with 0 training rows; use more data, fewer clients or a larger alpha.")
     chosen = tuple(sorted(int(i) for i in as_generator(child_seed(gen)).choice(n_clients, n_attackers, replace=False)))
     attackers = chosen if attack != "none" else ()
     model = build_mlp(data.train.X.shape[1], hidden=hidden, seed=child_seed(gen) % (2**31))

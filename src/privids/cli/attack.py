@@ -152,6 +152,7 @@ def register(app: typer.Typer) -> None:
         dp_noise: Annotated[float, typer.Option("--dp-noise", help="Noise multiplier z of DP-FedAvg / dp-<aggregator>.")] = 1.0,
         dp_clip: Annotated[float, typer.Option("--dp-clip", help="Clipping norm C of each update under DP.")] = 1.0,
         dp_policy: Annotated[str, typer.Option("--dp-policy", help="calibrate (noise scaled to the aggregator) or refuse.")] = "calibrate",
+        partition: Annotated[str, typer.Option("--partition", help="Client partition: iid, day, family or dirichlet:ALPHA.")] = "iid",
         trigger: Annotated[str | None, typer.Option("--trigger", help="Backdoor trigger as raw 'Feature=value,...' (default: Init_Win_bytes_forward=1337,Fwd Packet Length Min=37).")] = None,
         config: Annotated[Path | None, typer.Option("--config", help="study.toml ([data] and [attack] sections are used).")] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed for splits, partitions, attackers, training, noise.")] = 42,
@@ -174,7 +175,7 @@ def register(app: typer.Typer) -> None:
             defences=_csv(defences, "--defences") if defences else cfg.attack.defences,
             settings=_settings(settings) if settings else cfg.attack.malicious, rounds=rounds, fed=fed,
             scale_factor=cfg.attack.scale_factor if scale_factor is None else scale_factor, clipping_norm=dp_clip, noise_multiplier=dp_noise,
-            dp_policy=dp_policy, trigger=trig, rng=seed, progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
+            dp_policy=dp_policy, trigger=trig, partition=partition, rng=seed, progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
         )
         payload = mat.to_dict() | {"synthetic": bool(prepared.synthetic)}
         if out is not None:
