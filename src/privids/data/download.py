@@ -110,7 +110,7 @@ def _open(url: str, start: int, timeout: float) -> http.client.HTTPResponse:
     req = urllib.request.Request(url, headers={"User-Agent": "privids-download", "Accept-Encoding": "identity"})
     if start:
         req.add_header("Range", f"bytes={start}-")
-    return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - http(s) URLs only, checked by caller
+    return urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - fetch() admits http(s) URLs only
 
 
 def fetch(
