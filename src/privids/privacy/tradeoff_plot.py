@@ -45,17 +45,26 @@ def plot_tradeoff(result: TradeoffResult, path: str | Path) -> Path:
     eps = [p.spent.epsilon for p in dp if p.spent is not None]
     base = result.baseline.test
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.6), constrained_layout=True)
-    for key, colour in (("f1", "tab:blue"), ("recall", "tab:green"), ("fpr", "tab:red")):
-        left.plot(eps, [p.test[key] for p in dp], "o-", color=colour, label=f"{key} (DP)")
+    # F1/recall live near 1 and the false-positive rate near 0: give the FPR its own axis so
+    # both gaps to the non-private model stay visible.
+    fpr_axis = left.twinx()
+    handles = []
+    for key, colour, ax in (("f1", "tab:blue", left), ("recall", "tab:green", left), ("fpr", "tab:red", fpr_axis)):
+        handles += ax.plot(eps, [p.test[key] for p in dp], "o-", color=colour, label=f"{key} (DP)")
         if not math.isnan(base[key]):
-            left.axhline(base[key], color=colour, ls="--", lw=1, label=f"{key} (non-private)")
+            handles.append(ax.axhline(base[key], color=colour, ls="--", lw=1, label=f"{key} (non-private)"))
+    shown = [v for p in result.points for v in (p.test["f1"], p.test["recall"]) if not math.isnan(v)]
+    if shown:
+        pad = max(0.005, 0.1 * (max(shown) - min(shown)))
+        left.set_ylim(max(0.0, min(shown) - pad), min(1.0 + pad, max(shown) + pad))
     _log_axis(left, eps)
     left.set_xlabel("epsilon spent (log scale)")
-    left.set_ylabel("test metric")
+    left.set_ylabel("test F1 / recall")
+    fpr_axis.set_ylabel("test false-positive rate", color="tab:red")
+    fpr_axis.set_ylim(bottom=0)
     left.set_title("Detection vs privacy budget")
-    left.set_ylim(-0.02, 1.02)
     left.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
+    left.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
 
     support = base["per_label_support"]
     cmap = plt.get_cmap("tab10")
