@@ -212,7 +212,8 @@ def run_rounds(
         config.update({
             "local-dp": 1, "dp-noise-multiplier": float(p.noise_multiplier or 0.0), "dp-target-epsilon": float(p.target_epsilon or 0.0),
             "dp-max-grad-norm": p.max_grad_norm, "dp-delta": float(p.delta or 0.0), "dp-batch-size": p.batch_size,
-            "dp-grad-sample-mode": p.grad_sample_mode, "dp-secure-mode": int(p.secure_mode),
+            "dp-grad-sample-mode": p.grad_sample_mode, "dp-secure-mode": int(p.secure_mode), "dp-lr": p.lr,
+            "dp-optimizer": p.optimizer,
         })
     server_metrics: dict[int, dict[str, float]] = {}
     epsilons: dict[int, float | None] = {}
