@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         table.add_column("value")
         table.add_row("archive", str(res.archive))
         table.add_row("transferred", f"{res.fetched_bytes:,} bytes" + (" (resumed)" if res.resumed else ""))
-        table.add_row("verified", res.verification + ("" if "sha256" in res.verification else "  (no checksum known: zip CRCs only)"))
+        table.add_row("verified", res.verification + ("" if "sha256" in res.verification else "  (no SHA-256 checked: zip CRCs only)"))
         table.add_row("CSV files", f"{len(res.extracted)} in {dest}")
         _out.print(table)
         if spec:
