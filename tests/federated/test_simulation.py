@@ -230,3 +230,12 @@ def test_dp_round_with_a_failed_organisation_is_skipped_and_spends_no_budget():
     assert all(s.level == "client" and s.epsilon == 0.0 for s in out.statements)
     for k, v in init.items():
         np.testing.assert_array_equal(out.state[k], v)
+
+
+def test_local_target_epsilon_is_met_over_all_rounds_not_per_round():
+    parts = [_partition(0, 40), _partition(1, 90)]
+    spec = _spec(rounds=3, local_privacy=PrivacyConfig(target_epsilon=2.0, batch_size=16, epochs=1, grad_sample_mode="hooks"))
+    out = _run(parts, spec)
+    assert [s.level for s in out.statements] == ["record", "record"]
+    # noise_for_epsilon promises the target to 0.01; composing 3 rounds must not overshoot it
+    assert all(1.98 <= s.epsilon <= 2.0 for s in out.statements)
