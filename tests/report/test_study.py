@@ -47,9 +47,9 @@ def test_every_step_runs_and_writes_its_outputs(study):
     assert study.synthetic
     html = study.report.read_text(encoding="utf-8")
     assert SYNTHETIC_BANNER in html and 'class="status"' not in html
-    assert html.count('src="data:image/png;base64,') >= 9
+    assert html.count('src="data:image/png;base64,') >= 10
     models = sorted(p.name for p in (study.out_dir / "models").iterdir())
-    assert models == ["dp-fedavg", "dp-sgd-eps8", "fedavg", "gbt", "mlp"]
+    assert models == ["dp-fedavg", "dp-sgd-eps8", "fedavg", "gbt", "gbt-multiclass", "mlp"]
     from privids.artifacts import load_artifact
 
     # The saved model loads back with the threshold the study reported.
@@ -71,6 +71,10 @@ def test_metrics_json_holds_the_numbers_shown(study):
     counts = m["data"]["class_counts"]
     assert sum(counts.values()) == sum(m["data"]["report"]["split sizes"].values())
     assert [p["target_epsilon"] for p in m["privacy"]["points"]] == [1.0, 8.0]
+    # The multi-class confusion matrix is over the global family list and sums to the test split.
+    conf = m["centralised"]["gbt-multiclass"]["confusion"]
+    assert conf["labels"][0] == "BENIGN" and len(conf["labels"]) == len(conf["matrix"]) > 2
+    assert sum(map(sum, conf["matrix"])) == m["data"]["report"]["split sizes"]["test"]
     assert set(m["attacks"]["matrix"]) == {"none", "label_flip"}
     assert set(m["attacks"]["matrix"]["none"]) == {"fedavg", "median"}
     assert len(m["federated"]["FedAvg"]["history"]["round"]) == 2

@@ -92,40 +92,48 @@ def _family_recall(scores: np.ndarray, threshold: float, families: np.ndarray) -
 
 
 def centralised_step(data: PreparedData, cfg: RunConfig, *, out_dir: Path | None, rng: RandomLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train the MLP and the tree model, evaluate on test, save both artifacts.
+    """Train the MLP, the binary tree model and a multi-class tree model; evaluate on test; save all.
 
     Returns
     -------
     (dict, dict)
         Section results per model, and the fitted detectors by name (for later steps).
     """
+    from privids.evaluation import attack_scores
     from privids.evaluation.detectors import evaluate_detector, train_detector
 
     gen = as_generator(rng)
     results: dict[str, Any] = {}
     fitted: dict[str, Any] = {}
-    for kind in ("mlp", "gbt"):
-        tcfg = dataclasses.replace(cfg.train, model=kind, multiclass=False)
+    # The multi-class tree gives the per-family confusion matrix; its attack score is 1 - P(BENIGN).
+    for name, kind, multiclass in (("mlp", "mlp", False), ("gbt", "gbt", False), ("gbt-multiclass", "gbt", True)):
+        tcfg = dataclasses.replace(cfg.train, model=kind, multiclass=multiclass)
         det = train_detector(data, tcfg, rng=child_seed(gen))
-        rep = evaluate_detector(det, data.test)["binary"]
-        # Binary head: the raw score is P(attack).
-        scores = det.predict_scores(data.test.X)
+        evaluated = evaluate_detector(det, data.test)
+        rep = evaluated["binary"]
+        raw = det.predict_scores(data.test.X)
+        scores = attack_scores(raw, class_names=det.class_names) if multiclass else raw
         metrics = {k: rep[k] for k in ("roc_auc", "pr_auc", "f1", "precision", "recall", "fpr", "accuracy", "threshold")}
+        confusion = {"matrix": rep["confusion_matrix"], "labels": ["BENIGN", "attack"]}
+        if multiclass and evaluated.get("multiclass"):
+            mc = evaluated["multiclass"]
+            metrics["macro_f1"] = mc["macro_f1"]
+            confusion = {"matrix": mc["confusion_matrix"], "labels": list(mc["class_names"])}
         metrics["train_seconds"] = round(det.train_seconds, 2)
-        results[kind] = {
+        results[name] = {
             "metrics": metrics,
             "roc": _curve(data.test.y, scores),
-            "confusion": {"matrix": rep["confusion_matrix"], "labels": ["BENIGN", "attack"]},
+            "confusion": confusion,
             "per_family_recall": _family_recall(scores, det.threshold, data.test.families),
             "per_label": rep.get("per_label", {}),
         }
-        fitted[kind] = det
+        fitted[name] = det
         if out_dir is not None:
             from privids.artifacts import save_detector
 
-            path = save_detector(out_dir / "models" / kind, det, data, train_cfg=tcfg, data_cfg=cfg.data,
+            path = save_detector(out_dir / "models" / name, det, data, train_cfg=tcfg, data_cfg=cfg.data,
                                  metrics={"test": rep})
-            results[kind]["artifact"] = str(path)
+            results[name]["artifact"] = str(path)
     return results, fitted
 
 
