@@ -13,6 +13,7 @@ import numpy as np
 
 from privids._rng import RandomLike, as_generator, child_seed
 from privids.config import DataConfig
+from privids.data.cache import default_cache_dir
 from privids.data.dataset import PreparedData, SplitView
 from privids.data.labels import binary_target, families_of
 from privids.data.loaders import load_flows
@@ -306,9 +307,9 @@ def explain_artifact(
 ) -> ExplainReport:
     """Explain a stored model on labelled flows: its own test split when ``data_path`` is its training data.
 
-    When ``data_path`` holds the data the model was trained on (same content fingerprint, same
-    feature list and transform), the split is rebuilt with the stored data settings and the
-    *test* split is explained. Otherwise every labelled flow in ``data_path`` is unseen by the
+    When ``data_path`` holds the data the model was trained on (rebuilding the split with the
+    stored data settings reproduces the stored feature list and transform exactly), the *test*
+    split is explained. Otherwise every labelled flow in ``data_path`` is unseen by the
     model and is used, scaled with the model's stored transform.
 
     Parameters
@@ -335,15 +336,20 @@ def explain_artifact(
     cfg = _stored_data_config(model.metadata)
     # Keep every row at load time: the training policy (drop or impute) is applied by prepare_data
     # on the training data, and unseen flows go through the stored transform.
-    table = load_flows(data_path, mode="train", nonfinite="impute", cache_dir=cfg.cache_dir)
-    trained_on = (model.metadata.get("data") or {}).get("fingerprint")
+    # Same cache resolution as prepare_data, so the content fingerprint is computed the same way.
+    cache = None if not getattr(cfg, "cache", True) else (cfg.cache_dir if cfg.cache_dir is not None else default_cache_dir())
+    table = load_flows(data_path, mode="train", nonfinite="impute", cache_dir=cache)
+    # The training data is recognised by its result, not its name or hash: rebuilding the split
+    # with the stored settings gives exactly the stored transform (fitted on the training rows).
     same = False
-    if table.fingerprint == trained_on:
+    try:
         data = prepare_data(table, cfg)
         same = (
             tuple(data.feature_names) == tuple(model.feature_names)
             and data.transform.to_dict() == model.metadata.get("transform")
         )
+    except DataError:
+        pass  # too small or single-class to split: certainly not the data the model was trained on
     note = "explained on the model's own test split (rebuilt from the stored data settings)"
     if not same:
         data = _whole_file(model, table, cfg)
