@@ -65,6 +65,15 @@ def test_json_scores_equal_file_scores(client: TestClient, dp_artifact_dir: Path
     assert got["counts"] == expected.counts()
 
 
+def test_columnar_json_equals_file_scores(client: TestClient, dp_artifact_dir: Path) -> None:
+    art = load_artifact(dp_artifact_dir)
+    flows = _flows(CASE01, art.feature_names)
+    body = {"columns": list(flows[0]), "rows": [list(f.values()) for f in flows]}
+    got = client.post("/score", json=body).json()
+    expected = score_path(art, shared_path(*CASE01))
+    np.testing.assert_allclose([x["probability"] for x in got["results"]], expected.probability, rtol=1e-12)
+
+
 def test_csv_body_in_any_schema(client: TestClient, dp_artifact_dir: Path) -> None:
     # CSE-CIC-IDS2018 header with the header line repeated twice inside: 12 flows, not 14.
     body = shared_path(*CASE06).read_bytes()

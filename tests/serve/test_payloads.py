@@ -51,3 +51,33 @@ def test_bad_bodies_name_the_field(body: object, status: int, field: str, match:
     with pytest.raises(RequestError, match=match) as info:
         flows_from_json(body, NAMES, max_rows=3)
     assert (info.value.status, info.value.field) == (status, field)
+
+
+def test_columnar_form_equals_object_form() -> None:
+    objs = [{"Destination Port": 80, " Flow Duration": 5, "Flow Bytes/s": "Infinity", "Source IP": "10.0.0.1"},
+            {"Destination Port": 53, " Flow Duration": None, "Flow Bytes/s": 1.5, "Source IP": "10.0.0.2"}]
+    cols = {"columns": ["Source IP", "Flow Bytes/s", " Flow Duration", "Destination Port", " Label"],
+            "rows": [["10.0.0.1", "Infinity", 5, 80, "BENIGN"], ["10.0.0.2", 1.5, None, 53, "DDoS"]]}
+    a, b = flows_from_json(objs, NAMES, max_rows=5), flows_from_json(cols, NAMES, max_rows=5)
+    np.testing.assert_array_equal(a.raw, b.raw)
+    assert b.identifiers["src_ip"].tolist() == ["10.0.0.1", "10.0.0.2"] and "label" not in b.identifiers
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "match"),
+    [
+        ({"columns": "x", "rows": []}, 422, "columns", "list of column names"),
+        ({"columns": list(NAMES), "rows": {}}, 422, "rows", "list of flows"),
+        ({"columns": list(NAMES[:2]), "rows": []}, 422, "columns.Flow Bytes/s", "lack 1 of"),
+        ({"columns": [*NAMES, " Flow Duration"], "rows": []}, 422, "columns[3]", "repeats feature 'Flow Duration'"),
+        ({"columns": list(NAMES), "rows": [[1, 2]]}, 422, "rows[0]", "list of 3 values"),
+        ({"columns": list(NAMES), "rows": [[1, 2, 3], [1, "x", 3]]}, 422, "rows[1].Flow Duration", "must be a number"),
+        ({"columns": list(NAMES), "rows": [[1, 2, True]]}, 422, "rows[0].Flow Bytes/s", "boolean"),
+        ({"columns": list(NAMES), "rows": [[1, 2, 3]] * 4}, 413, "rows", "at most 3 flows"),
+    ],
+    ids=["columns-not-list", "rows-not-list", "missing", "duplicate", "short-row", "text", "bool", "too-many"],
+)
+def test_bad_columnar_bodies_name_the_field(body: object, status: int, field: str, match: str) -> None:
+    with pytest.raises(RequestError, match=match) as info:
+        flows_from_json(body, NAMES, max_rows=3)
+    assert (info.value.status, info.value.field) == (status, field)
