@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from privids.data.row_blocks import map_blocks, take_rows
+from privids.data.row_blocks import block_slices, map_blocks, take_rows
 from privids.exceptions import ModelError
 
 __all__ = ["CLIP", "MEDIAN_SAMPLE", "SENTINEL_FEATURES", "FlowTransform"]
@@ -38,10 +38,6 @@ _KIND = "privids.FlowTransform/1"
 
 def _default_log(name: str) -> bool:
     return name not in _NO_LOG and "Flag" not in name
-
-
-def _signed_log1p(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
 
 
 @dataclass(frozen=True)
@@ -116,26 +112,37 @@ class FlowTransform:
         sample = _sign_rule(take_rows(raw, sample_rows, slice(None), cols).astype(np.float32), sentinel)
         median = np.array([_finite_median(sample[:, j]) for j in range(len(names))])
 
-        def extremes(s: slice) -> tuple[np.ndarray, np.ndarray]:
-            B = _sign_rule(take_rows(raw, rows, s, cols).astype(np.float32), sentinel)
-            fin = np.isfinite(B)
-            return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0)
+        log_idx = np.flatnonzero(log)
+        sent_log = np.flatnonzero(sentinel[log_idx])
 
-        parts = map_blocks(extremes, n)
+        def first_pass(s: slice) -> tuple[np.ndarray, np.ndarray, tuple[int, np.ndarray, np.ndarray] | None]:
+            B = _sign_rule(take_rows(raw, rows, s, cols).astype(np.float32), sentinel)
+            if np.isfinite(B).all():
+                # Fill is a no-op on a finite block, so its moments need no caps: one pass, not two.
+                lo, hi = B.min(axis=0), B.max(axis=0)
+                return lo, hi, _moments(_log_block(B, log_idx, sent_log))
+            fin = np.isfinite(B)
+            return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0), None
+
+        parts = map_blocks(first_pass, n)
         low = np.min([p[0] for p in parts], axis=0).astype(np.float64)
         high = np.max([p[1] for p in parts], axis=0).astype(np.float64)
         empty = ~np.isfinite(low)
         low[empty], high[empty] = 0.0, 0.0
         median[empty] = 0.0
 
-        def moments(s: slice) -> tuple[int, np.ndarray, np.ndarray]:
-            B = _apply_pre(take_rows(raw, rows, s, cols), sentinel, median, low, high, log).astype(np.float64)
-            mu = B.mean(axis=0)
-            return B.shape[0], mu, ((B - mu) ** 2).sum(axis=0)
+        slices = list(block_slices(n))
+        todo = [i for i, p in enumerate(parts) if p[2] is None]
 
+        def second_pass(i: int) -> tuple[int, np.ndarray, np.ndarray]:
+            B = _apply_pre(take_rows(raw, rows, slices[i], cols), sentinel, median, low, high, log)
+            return _moments(B)
+
+        late = dict(zip(todo, map_blocks(lambda s: second_pass(todo[s.start]), len(todo), block=1), strict=True))
         count, mean, m2 = 0, np.zeros(len(names)), np.zeros(len(names))
-        for k, mu, sq in map_blocks(moments, n):
-            # Chan et al. pairwise update: numerically stable and independent of the thread count.
+        for i, p in enumerate(parts):
+            k, mu, sq = p[2] if p[2] is not None else late[i]
+            # Chan et al. pairwise update, in block order: stable and independent of the thread count.
             delta = mu - mean
             total = count + k
             mean = mean + delta * (k / total)
@@ -177,13 +184,17 @@ class FlowTransform:
         median, low, high = np.array(self.median), np.array(self.low), np.array(self.high)
         mean, scale, log = np.array(self.mean), np.array(self.scale), np.array(self.log, dtype=bool)
 
+        inv = (1.0 / scale).astype(np.float32)
+        shift = (-mean / scale).astype(np.float32)
+
         def one(s: slice) -> None:
             B = _apply_pre(take_rows(X, rows, s, cols), sentinel, median, low, high, log)
             with np.errstate(invalid="ignore", over="ignore"):
-                z = (B.astype(np.float64) - mean) / scale
-            if not np.isfinite(z).all():
-                z = np.nan_to_num(z, nan=0.0, posinf=CLIP, neginf=-CLIP)
-            out[s] = np.clip(z, -CLIP, CLIP)
+                np.multiply(B, inv, out=B)
+                np.add(B, shift, out=B)
+            # After rules 1-3 every value is finite, so clipping alone bounds the result.
+            np.clip(B, -CLIP, CLIP, out=B)
+            out[s] = B
 
         map_blocks(one, n)
         return out
@@ -253,6 +264,28 @@ def _sign_rule(B: np.ndarray, sentinel: np.ndarray) -> np.ndarray:
     return B
 
 
+def _moments(B: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    mu = B.mean(axis=0, dtype=np.float64)
+    d = B - mu.astype(np.float32)
+    return B.shape[0], mu, np.einsum("ij,ij->j", d, d, dtype=np.float64)
+
+
+def _log_block(B: np.ndarray, log_idx: np.ndarray, sent_log: np.ndarray) -> np.ndarray:
+    """Rule 4 in place: after rule 3 only sentinel columns can be negative (exactly -1)."""
+    if log_idx.size == 0:
+        return B
+    L = B[:, log_idx]
+    neg = L[:, sent_log] < 0 if sent_log.size else None
+    np.abs(L, out=L)
+    np.log1p(L, out=L)
+    if neg is not None and neg.any():
+        sub = L[:, sent_log]
+        sub[neg] = -sub[neg]
+        L[:, sent_log] = sub
+    B[:, log_idx] = L
+    return B
+
+
 def _apply_pre(
     block: np.ndarray, sentinel: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray, log: np.ndarray
 ) -> np.ndarray:
@@ -263,6 +296,5 @@ def _apply_pre(
         B = np.where(np.isnan(B), np.broadcast_to(median, shape), B)
         B = np.where(B == np.inf, np.broadcast_to(high, shape), B)
         B = np.where(B == -np.inf, np.broadcast_to(low, shape), B).astype(np.float32)
-    if log.any():
-        B[:, log] = _signed_log1p(B[:, log])
-    return B
+    idx = np.flatnonzero(log)
+    return _log_block(B, idx, np.flatnonzero(sentinel[idx]))
