@@ -67,3 +67,18 @@ def test_first_update_without_budget_is_a_config_error(model_dir: Path, tmp_path
 def test_epsilon_is_required(model_dir: Path) -> None:
     r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS))])
     assert r.exit_code == 2 and "--epsilon" in r.output
+
+
+def test_sequential_ledger_sums_across_datasets(model_dir: Path, tmp_path: Path) -> None:
+    # Initial eps ~2.0 on PortScan + 1.5 on DDoS: parallel would give 2.0, sequential gives 3.5 > 3.
+    r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
+                                    "--epsilon", "1.5", "--budget", "3", "--budget-delta", "1e-3",
+                                    "--sequential-ledger", "--out", str(tmp_path / "v2")])
+    assert r.exit_code == 4 and "sequentially composed epsilon" in r.output and not (tmp_path / "v2").exists()
+    ok = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
+                                     "--epsilon", "0.5", "--budget", "3", "--budget-delta", "1e-3",
+                                     "--sequential-ledger", "--out", str(tmp_path / "v2b"), "--json"])
+    assert ok.exit_code == 0, ok.output
+    led = json.loads(ok.output)["ledger"]
+    assert led["disjoint"] is False and led["total"]["rule"] == "sequential"
+    assert led["total"]["epsilon"] == pytest.approx(sum(r["epsilon"] for r in led["releases"]))

@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         delta: Annotated[float | None, typer.Option("--delta", help="Delta of this update (default 1/(10 n)).")] = None,
         budget: Annotated[float | None, typer.Option("--budget", help="Lifetime epsilon; only on the first update (opens the ledger).")] = None,
         budget_delta: Annotated[float | None, typer.Option("--budget-delta", help="Lifetime delta; only on the first update (default 1e-5).")] = None,
+        sequential: Annotated[bool, typer.Option("--sequential-ledger", help="First update only: the datasets may share records, so compose every release sequentially (no parallel composition).")] = False,
         epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Expected Poisson batch size.")] = 256,
         lr: Annotated[float, typer.Option("--lr", min=0.0)] = 0.05,
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
         artifact = load_artifact(model)
         dest = out or _default_out(model, int(artifact.metadata.get("version", 1)) + 1)
         res = update_artifact(artifact, load_flows(data), privacy=privacy, out=dest, rng=seed,
-                              budget_epsilon=budget, budget_delta=budget_delta)
+                              budget_epsilon=budget, budget_delta=budget_delta, disjoint=not sequential)
         totals = res.ledger.totals()
         if as_json:
             typer.echo(json.dumps({"out": str(res.path), "version": res.version, "rows": res.rows,

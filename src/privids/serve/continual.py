@@ -64,7 +64,8 @@ def _training_release(metadata: Mapping[str, Any], now: str) -> Release:
                    time=str(metadata.get("created", now)), note="initial training")
 
 
-def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget_delta: float, now: str = "") -> PrivacyLedger:
+def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget_delta: float, now: str = "",
+                   disjoint: bool = True) -> PrivacyLedger:
     """Open the ledger of a model line: the lifetime budget plus the original training release.
 
     Parameters
@@ -75,6 +76,9 @@ def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget
         Lifetime budget; fixed from now on.
     now : str, default=""
         Time stamp used when the metadata has no ``created``.
+    disjoint : bool, default=True
+        Whether datasets with different fingerprints may be treated as record-disjoint
+        (parallel composition); False composes every release sequentially.
 
     Raises
     ------
@@ -87,11 +91,11 @@ def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget
         raise BudgetExceededError(
             "this model was trained without differential privacy, so its training flows have epsilon = inf and no "
             f"lifetime budget (got {budget_epsilon:g}) can hold; fix: train it with DP (privids train --dp) first.")
-    return PrivacyLedger(budget_epsilon, budget_delta, (first,))
+    return PrivacyLedger(budget_epsilon, budget_delta, (first,), disjoint=disjoint)
 
 
 def plan_update(metadata: Mapping[str, Any], release: Release, *, budget_epsilon: float | None = None,
-                budget_delta: float | None = None) -> PrivacyLedger:
+                budget_delta: float | None = None, disjoint: bool = True) -> PrivacyLedger:
     """The ledger with ``release`` added, or an error before any training happens.
 
     Parameters
@@ -103,6 +107,8 @@ def plan_update(metadata: Mapping[str, Any], release: Release, *, budget_epsilon
     budget_epsilon, budget_delta : float or None
         Needed only when the model has no ledger yet (they open it); refused when they differ
         from a ledger's budget, which is fixed at creation.
+    disjoint : bool, default=True
+        Composition rule of a ledger opened here (ignored once a ledger exists).
 
     Raises
     ------
@@ -117,7 +123,7 @@ def plan_update(metadata: Mapping[str, Any], release: Release, *, budget_epsilon
             raise ConfigError("this model has no privacy ledger yet; got no --budget. Pass --budget EPS (and "
                               "--budget-delta) to fix the model line's lifetime budget on this first update.")
         led = initial_ledger(metadata, budget_epsilon=budget_epsilon, budget_delta=budget_delta or 1e-5,
-                             now=release.time)
+                             now=release.time, disjoint=disjoint)
     elif (budget_epsilon is not None and not math.isclose(budget_epsilon, led.budget_epsilon)) or (
             budget_delta is not None and not math.isclose(budget_delta, led.budget_delta)):
         raise ConfigError(f"the lifetime budget was fixed at creation to epsilon={led.budget_epsilon:g}, "
@@ -162,7 +168,7 @@ def _training_rows(artifact: Any, table: Any) -> tuple[np.ndarray, np.ndarray, d
 
 def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: str | Path, rng: RandomLike,
                     budget_epsilon: float | None = None, budget_delta: float | None = None,
-                    now: str | None = None) -> UpdateResult:
+                    disjoint: bool = True, now: str | None = None) -> UpdateResult:
     """Fine-tune a stored MLP with DP-SGD on new flows and write the next artifact version.
 
     Parameters
@@ -180,6 +186,8 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
         Seeds the Poisson sampler and the noise.
     budget_epsilon, budget_delta : float or None
         Lifetime budget, only when the model has no ledger yet (see :func:`plan_update`).
+    disjoint : bool, default=True
+        Composition rule of a ledger opened by this update (ignored once a ledger exists).
     now : str or None
         ISO time stamp of the release (None: the current UTC time).
 
@@ -224,7 +232,7 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
     version = int(artifact.metadata.get("version", 1)) + 1
     planned = Release(table.fingerprint or "unknown-update-data", float(privacy.target_epsilon), delta,
                       accountant=privacy.accountant, time=stamp, note=f"update to v{version} ({len(X)} flows)")
-    plan_update(artifact.metadata, planned, budget_epsilon=budget_epsilon, budget_delta=budget_delta)
+    plan_update(artifact.metadata, planned, budget_epsilon=budget_epsilon, budget_delta=budget_delta, disjoint=disjoint)
     pconf = dataclasses.replace(privacy, delta=delta, batch_size=min(privacy.batch_size, len(X)))
     # A training-mode copy: the loaded artifact keeps serving the base model unchanged.
     start = copy.deepcopy(artifact.model).train()
@@ -232,7 +240,8 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
     actual = dataclasses.replace(planned, epsilon=float(fit.spent.epsilon), delta=float(fit.spent.delta),
                                  accountant=fit.spent.accountant)
     # Re-check with what was really spent: a calibration overshoot must not slip past the budget.
-    ledger = plan_update(artifact.metadata, actual, budget_epsilon=budget_epsilon, budget_delta=budget_delta)
+    ledger = plan_update(artifact.metadata, actual, budget_epsilon=budget_epsilon, budget_delta=budget_delta,
+                         disjoint=disjoint)
     meta = {k: v for k, v in artifact.metadata.items() if k not in ("created", "format", "weights", "model")}
     meta.update(
         version=version,
