@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -204,7 +204,7 @@ def _empty_step(private_model: nn.Module, dp_optimizer: torch.optim.Optimizer) -
 
 def fit_linear(
     model: nn.Module,
-    loader: DataLoader,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]] | DataLoader,
     *,
     privacy: PrivacyConfig,
     multiclass: bool,
