@@ -13,6 +13,11 @@ from rich.table import Table
 from privids.cli._errors import friendly_errors
 
 _out = Console()
+_EPSILON = "Epsilon this update may spend on --data (required; checked against the budget before training)."
+_BUDGET = "Lifetime epsilon; only on the first update (opens the ledger, fixed afterwards)."
+_BUDGET_DELTA = "Lifetime delta; only on the first update (default 1e-5)."
+_SEQUENTIAL = ("First update only: the datasets may share records, so every release composes sequentially "
+               "(no parallel composition across datasets).")
 
 
 def _default_out(model: Path, version: int) -> Path:
@@ -29,12 +34,12 @@ def register(app: typer.Typer) -> None:
     def update(
         model: Annotated[Path, typer.Option("--model", help="Artifact directory of the DP model to fine-tune.")],
         data: Annotated[Path, typer.Option("--data", help="New labelled flows (CSV file, folder or Parquet).")],
-        epsilon: Annotated[float, typer.Option("--epsilon", min=0.0, help="Epsilon this update may spend on --data (required).")],
+        epsilon: Annotated[float, typer.Option("--epsilon", min=0.0, help=_EPSILON)],
         out: Annotated[Path | None, typer.Option("--out", help="New artifact directory (default: MODEL-v<next>).")] = None,
         delta: Annotated[float | None, typer.Option("--delta", help="Delta of this update (default 1/(10 n)).")] = None,
-        budget: Annotated[float | None, typer.Option("--budget", help="Lifetime epsilon; only on the first update (opens the ledger).")] = None,
-        budget_delta: Annotated[float | None, typer.Option("--budget-delta", help="Lifetime delta; only on the first update (default 1e-5).")] = None,
-        sequential: Annotated[bool, typer.Option("--sequential-ledger", help="First update only: the datasets may share records, so compose every release sequentially (no parallel composition).")] = False,
+        budget: Annotated[float | None, typer.Option("--budget", help=_BUDGET)] = None,
+        budget_delta: Annotated[float | None, typer.Option("--budget-delta", help=_BUDGET_DELTA)] = None,
+        sequential: Annotated[bool, typer.Option("--sequential-ledger", help=_SEQUENTIAL)] = False,
         epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Expected Poisson batch size.")] = 256,
         lr: Annotated[float, typer.Option("--lr", min=0.0)] = 0.05,

@@ -38,7 +38,8 @@ _REL_TOL = 1e-9
 
 def _check_eps_delta(what: str, epsilon: float, delta: float, *, allow_inf: bool) -> None:
     if not isinstance(epsilon, int | float) or math.isnan(epsilon) or epsilon < 0:
-        raise PrivacyError(f"{what} epsilon must be a non-negative number; got {epsilon!r}. Pass the epsilon the accountant reported.")
+        raise PrivacyError(
+            f"{what} epsilon must be a non-negative number; got {epsilon!r}. Pass the epsilon the accountant reported.")
     if math.isinf(epsilon) and not allow_inf:
         raise PrivacyError(f"{what} epsilon must be finite; got {epsilon!r}. Set a finite lifetime budget.")
     if not isinstance(delta, int | float) or math.isnan(delta) or not 0 <= delta < 1:
