@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         epsilons: Annotated[str, typer.Option("--epsilons", help="Comma-separated privacy budgets.")] = "0.5,1,2,4,8",
         config: Annotated[
             Path | None,
-            typer.Option("--config", help="study.toml with [data], [train], [privacy]; without it DP uses the tuned recipe."),
+            typer.Option("--config", help="study.toml (data, train, privacy sections); without it DP uses the tuned recipe."),
         ] = None,
         accountant: Annotated[
             str | None, typer.Option("--accountant", help="rdp or prv (default: the config's or the recipe's).")
