@@ -329,3 +329,24 @@ def test_either_detector_splits_the_false_alarm_budget_by_hand() -> None:
     got = _either(base, score, 0.04)
     assert got["recall"] == 0.75  # rows 0 (base), 1 and 3 (score); row 2 by neither
     assert got["fpr"] == 0.5  # the benign test flow at 99.0 is above 98
+
+
+@pytest.mark.shared
+def test_cli_zero_day_refuses_data_without_benign_flows() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from privids.cli import explain as explain_cli
+
+    app = typer.Typer()
+    explain_cli.register(app)
+    path = shared_path("data", "cicids2017", "trafficlabelling_reserialized")
+    res = CliRunner().invoke(app, ["zero-day", "--data", str(path)])
+    assert res.exit_code == 2 and "benign validation flows" in res.output
+
+
+def test_plot_importance_refuses_nothing_to_plot(tmp_path) -> None:
+    from privids.evaluation.importance_plot import plot_importance
+
+    with pytest.raises(ConfigError, match="at least one result"):
+        plot_importance([], tmp_path / "x.png")

@@ -46,8 +46,42 @@ def _render(report: Any, *, model: Path, saved: dict[str, Path] | None) -> None:
         _out.print(f"wrote {saved['json']} and {saved['chart']}")
 
 
+def _render_zero_day(table: Any, *, data: Path) -> None:
+    out = Table(title=f"privids zero-day: each attack family held out of training ({table.model}, {data})")
+    cols = ("held-out family", "flows", "detected", "+ anomaly feature", "detected OR anomaly", "anomaly alone")
+    for col in cols:
+        out.add_column(col, justify="left" if col == "held-out family" else "right")
+    keys = ("recall_base", "recall_anomaly", "recall_either", "recall_score_only")
+    for r in table.rows:
+        out.add_row(r["family"], str(r["heldout_rows"]), *(_fmt(r[k]) for k in keys))
+    out.add_row("mean", "", *(_fmt(table.mean(k)) for k in keys))
+    _out.print(out)
+    _out.print(f"thresholds flag {table.target_fpr:.1%} of benign validation flows; see docs/explain.md")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``privids explain`` to ``app``."""
+    """Add ``privids explain`` and ``privids zero-day`` to ``app``."""
+
+    @app.command("zero-day")
+    @friendly_errors
+    def zero_day(
+        data: Annotated[Path, typer.Option("--data", help="Labelled flows with BENIGN and at least two attack families.")],
+        model: Annotated[str, typer.Option("--model", help="Detector: gbt (LightGBM) or mlp.")] = "gbt",
+        target_fpr: Annotated[float, typer.Option("--target-fpr", help="Benign validation flows each threshold may flag.")] = 0.01,
+        seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the anomaly score and the detectors.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    ) -> None:
+        """Leave-one-attack-family-out: how much of an unseen family is detected, with and without the anomaly score."""
+        from privids.config import DataConfig
+        from privids.evaluation.zero_day import leave_one_family_out
+        from privids.features.pipeline import prepare_data
+
+        prepared = prepare_data(data, DataConfig(seed=seed))
+        table = leave_one_family_out(prepared, model=model, target_fpr=target_fpr, rng=seed)
+        if as_json:
+            typer.echo(json.dumps(table.to_dict()))
+            return
+        _render_zero_day(table, data=data)
 
     @app.command("explain")
     @friendly_errors
