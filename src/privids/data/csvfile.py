@@ -32,8 +32,10 @@ class ParsedFile:
 
     Attributes
     ----------
-    X : ndarray of float32, shape (n, 77)
-        Canonical features in :data:`CANONICAL_FEATURES` order (NaN for empty cells).
+    features : polars.DataFrame
+        Float32 canonical features, columns in :data:`CANONICAL_FEATURES` order (null for empty
+        or unparseable cells). Kept columnar: the loader converts all files to one row-major
+        matrix in a single pass.
     labels : polars.Series or None
         Raw label text (lossy UTF-8; None when the file has no label column).
     identifiers : dict of str to polars.Series
@@ -45,12 +47,17 @@ class ParsedFile:
     report : FileReport
     """
 
-    X: np.ndarray
+    features: pl.DataFrame
     labels: pl.Series | None
     identifiers: dict[str, pl.Series]
     lines: np.ndarray
     status: np.ndarray
     report: FileReport
+
+    @property
+    def n(self) -> int:
+        """Number of flow rows."""
+        return int(self.features.height)
 
 
 _HEAD = 1 << 16
@@ -325,9 +332,9 @@ def _parse(
         rep.dropped["non-finite feature (Infinity/NaN/empty)"] = int(nonfinite_rows.sum())
         keep &= finite
 
-    X = _feature_matrix(df, feat_cols, keep)
+    features = _feature_frame(df, feat_cols, keep)
     lines = lines[keep]
-    status = np.full(X.shape[0], "", dtype=object)
+    status = np.full(features.height, "", dtype=object)
     for c, mask in bad.items():
         m = mask[keep]
         name = canon_of.get(c, "Fwd Header Length")
@@ -341,15 +348,10 @@ def _parse(
         labels = labels.str.strip_chars().fill_null("")
     idents = {key: (df[f"column_{i + 1}"] if keep_s is None else df[f"column_{i + 1}"].filter(keep_s))
               for key, i in mapping.identifiers.items()}  # fmt: skip
-    rep.rows = int(X.shape[0])
-    return ParsedFile(X=X, labels=labels, identifiers=idents, lines=lines, status=status, report=rep)
+    rep.rows = int(features.height)
+    return ParsedFile(features=features, labels=labels, identifiers=idents, lines=lines, status=status, report=rep)
 
 
-def _feature_matrix(df: pl.DataFrame, cols: list[str], keep: np.ndarray) -> np.ndarray:
-    # polars writes the row-major matrix itself, about 10x faster than filling it column by
-    # column from NumPy (each column write touches every row's cache line). Nulls become NaN.
-    frame = df.select(cols)
-    if not keep.all():
-        frame = frame.filter(pl.Series(keep))
-    X = frame.to_numpy(order="c")
-    return X if X.dtype == np.float32 else X.astype(np.float32)
+def _feature_frame(df: pl.DataFrame, cols: list[str], keep: np.ndarray) -> pl.DataFrame:
+    frame = df.select([pl.col(c).alias(name) for c, name in zip(cols, CANONICAL_FEATURES, strict=True)])
+    return frame if keep.all() else frame.filter(pl.Series(keep))
