@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import OrderedDict
 
@@ -261,3 +262,13 @@ def test_case14_empty_steps_add_the_same_noise_in_every_mode() -> None:
         finals[mode] = _flat(res.model)
     assert torch.allclose(finals["ghost"], finals["linear"], atol=1e-5)
     assert torch.allclose(finals["hooks"], finals["linear"], atol=1e-5)
+
+
+def test_multiclass_head_trains_identically_in_linear_and_hooks_mode(synthetic_data) -> None:
+    cfg = dict(batch_size=32, epochs=1, lr=0.2, noise_multiplier=1.0)
+    train = TrainConfig(multiclass=True)
+    lin = train_mlp_dp(synthetic_data, train, PrivacyConfig(grad_sample_mode="linear", **cfg), rng=2)
+    hooks = train_mlp_dp(synthetic_data, train, PrivacyConfig(grad_sample_mode="hooks", **cfg), rng=2)
+    assert lin.model.n_outputs == len(synthetic_data.family_names)
+    assert torch.allclose(_flat(lin.model), _flat(hooks.model), atol=1e-4)
+    assert lin.spent == dataclasses.replace(hooks.spent, mode="linear")
