@@ -112,3 +112,12 @@ def test_fit_and_transform_do_not_depend_on_threads_or_blocks(monkeypatch):
     # rows/columns select exactly what a copied sub-matrix would give
     wide = np.concatenate([raw, np.zeros((len(raw), 1), np.float32)], axis=1)[:, [3, 0, 1, 2]]
     np.testing.assert_array_equal(t.transform(wide, rows=rows, columns=[1, 2, 3]), t.transform(raw[rows]))
+
+
+def test_inputs_are_never_modified():
+    t, raw = _fit()
+    before = raw.copy()
+    t.transform(raw)
+    t.transform(raw, rows=np.array([0, 3]))
+    FlowTransform.fit(raw, NAMES)
+    np.testing.assert_array_equal(raw, before)

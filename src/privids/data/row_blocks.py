@@ -51,8 +51,13 @@ def map_blocks(fn: Callable[[slice], T], n: int, *, block: int | None = None) ->
 
 
 def take_rows(X: np.ndarray, rows: np.ndarray | None, s: slice, cols: list[int] | None = None) -> np.ndarray:
-    """Rows ``rows[s]`` (or ``X[s]``) of ``X``, restricted to ``cols``, as a fresh array."""
+    """Rows ``rows[s]`` (or ``X[s]``) of ``X``, restricted to ``cols``, as a fresh array.
+
+    The result never shares memory with ``X``, so callers may work on it in place.
+    """
+    fancy = rows is not None
     block = X[s] if rows is None else X[rows[s]]
-    if cols is not None and cols != list(range(X.shape[1])):
+    if cols is not None and list(cols) != list(range(X.shape[1])):
         block = block[:, cols]
-    return np.array(block, copy=True) if block.base is X else block
+        fancy = True
+    return block if fancy else np.array(block, copy=True)

@@ -109,14 +109,14 @@ class FlowTransform:
 
         step = max(1, -(-n // MEDIAN_SAMPLE))
         sample_rows = np.arange(0, n, step) if rows is None else rows[::step]
-        sample = _sign_rule(take_rows(raw, sample_rows, slice(None), cols).astype(np.float32), sentinel)
+        sample = _sign_rule(take_rows(raw, sample_rows, slice(None), cols).astype(np.float32, copy=False), sentinel)
         median = np.array([_finite_median(sample[:, j]) for j in range(len(names))])
 
         log_idx = np.flatnonzero(log)
         sent_log = np.flatnonzero(sentinel[log_idx])
 
         def first_pass(s: slice) -> tuple[np.ndarray, np.ndarray, tuple[int, np.ndarray, np.ndarray] | None]:
-            B = _sign_rule(take_rows(raw, rows, s, cols).astype(np.float32), sentinel)
+            B = _sign_rule(take_rows(raw, rows, s, cols).astype(np.float32, copy=False), sentinel)
             if np.isfinite(B).all():
                 # Fill is a no-op on a finite block, so its moments need no caps: one pass, not two.
                 lo, hi = B.min(axis=0), B.max(axis=0)
@@ -193,8 +193,7 @@ class FlowTransform:
                 np.multiply(B, inv, out=B)
                 np.add(B, shift, out=B)
             # After rules 1-3 every value is finite, so clipping alone bounds the result.
-            np.clip(B, -CLIP, CLIP, out=B)
-            out[s] = B
+            np.clip(B, -CLIP, CLIP, out=out[s])
 
         map_blocks(one, n)
         return out
@@ -258,9 +257,12 @@ def _finite_median(col: np.ndarray) -> float:
 
 def _sign_rule(B: np.ndarray, sentinel: np.ndarray) -> np.ndarray:
     """Rule 3 in place on a float block: negatives -> -1 (sentinel columns) or 0."""
-    neg = B < 0
-    if neg.any():
-        B[neg] = np.broadcast_to(np.where(sentinel, -1.0, 0.0), B.shape)[neg]
+    sent = np.flatnonzero(sentinel)
+    keep = B[:, sent] if sent.size else None
+    # One pass over the block; NaN survives np.maximum and is filled by rule 1.
+    np.maximum(B, 0, out=B)
+    if keep is not None:
+        B[:, sent] = np.where(keep < 0, -1.0, keep)
     return B
 
 
@@ -274,15 +276,22 @@ def _log_block(B: np.ndarray, log_idx: np.ndarray, sent_log: np.ndarray) -> np.n
     """Rule 4 in place: after rule 3 only sentinel columns can be negative (exactly -1)."""
     if log_idx.size == 0:
         return B
-    L = B[:, log_idx]
-    neg = L[:, sent_log] < 0 if sent_log.size else None
-    np.abs(L, out=L)
-    np.log1p(L, out=L)
+    n_cols = B.shape[1]
+    plain = np.setdiff1d(np.arange(n_cols), log_idx)
+    saved = B[:, plain] if plain.size else None
+    sent_cols = log_idx[sent_log]
+    neg = B[:, sent_cols] < 0 if sent_cols.size else None
+    if neg is not None:
+        B[:, sent_cols] = np.abs(B[:, sent_cols])
+    # log1p over the whole block in one pass, then put back the few columns that take no log:
+    # cheaper than gathering and scattering the log columns.
+    np.log1p(B, out=B)
+    if saved is not None:
+        B[:, plain] = saved
     if neg is not None and neg.any():
-        sub = L[:, sent_log]
+        sub = B[:, sent_cols]
         sub[neg] = -sub[neg]
-        L[:, sent_log] = sub
-    B[:, log_idx] = L
+        B[:, sent_cols] = sub
     return B
 
 
@@ -290,7 +299,7 @@ def _apply_pre(
     block: np.ndarray, sentinel: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray, log: np.ndarray
 ) -> np.ndarray:
     """Rules 1-4 on a raw block (float32 out)."""
-    B = _sign_rule(block.astype(np.float32), sentinel)
+    B = _sign_rule(block.astype(np.float32, copy=False), sentinel)
     if not np.isfinite(B).all():
         shape = B.shape
         B = np.where(np.isnan(B), np.broadcast_to(median, shape), B)
