@@ -173,7 +173,9 @@ def dp_fit(
     validated = validate_model(model, fix_batchnorm=privacy.fix_batchnorm)
     work = validated.model
     if privacy.grad_sample_mode == "auto":
-        privacy = replace(privacy, grad_sample_mode="linear" if linear_only(work) else "ghost")
+        # Secure noise is only wired through Opacus' optimizer, so secure runs use ghost clipping.
+        fast = linear_only(work) and not privacy.secure_mode
+        privacy = replace(privacy, grad_sample_mode="linear" if fast else "ghost")
     gen = as_generator(rng)
     sample_gen = torch_generator(child_seed(gen))
     noise_gen = torch_generator(child_seed(gen))
