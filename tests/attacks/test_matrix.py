@@ -73,3 +73,23 @@ def test_best_defence_summary_and_json(matrix) -> None:  # type: ignore[no-untyp
 def test_matrix_validates_before_running(kwargs, match: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=match):
         run_poisoning_matrix(make_synthetic(n=100), rounds=1, **kwargs)
+
+
+def test_best_backdoor_defence_must_keep_the_detector_usable() -> None:
+    # Arrange: Krum "wins" on success only by wrecking F1; Multi-Krum keeps F1 and stops the backdoor.
+    from privids.attacks.matrix import MatrixCell, PoisoningMatrix
+
+    cells = (
+        MatrixCell(1, 5, "backdoor", "fedavg", f1=0.985, success=1.0),
+        MatrixCell(1, 5, "backdoor", "krum", f1=0.60, success=0.0),
+        MatrixCell(1, 5, "backdoor", "multikrum", f1=0.978, success=0.01),
+        MatrixCell(1, 5, "backdoor", "median", f1=0.980, success=0.02),
+    )
+    mat = PoisoningMatrix(cells=cells, trigger="t", rounds=1, reference_f1={"1/5": 0.985})
+    # Act
+    (row,) = mat.best_defences()
+    # Assert
+    assert row["best_defence"] == "multikrum" and row["target_met"] is True
+    assert row["fedavg_success"] == 1.0
+    strict = mat.best_defences(f1_tolerance=0.001)[0]
+    assert strict["best_defence"] == "fedavg" and strict["target_met"] is False  # only FedAvg keeps F1 that close

@@ -106,7 +106,8 @@ class PoisoningMatrix:
     def best_defences(self, *, f1_tolerance: float = 0.01, max_backdoor_success: float = 0.05) -> list[dict[str, Any]]:
         """Per setting and attack, the best defence and whether it meets the target.
 
-        For ``backdoor`` the best defence has the lowest success (ties: higher F1) and the
+        For ``backdoor`` the best defence has the lowest success (ties: higher F1) among the
+        defences that keep F1 within ``f1_tolerance`` (all of them when none does), and the
         target is success below ``max_backdoor_success`` with F1 within ``f1_tolerance`` of
         clean FedAvg; for the other attacks it has the highest clean F1 and the target is the
         F1 condition. ``natural_rate`` is reported next to the backdoor success because a
@@ -122,7 +123,10 @@ class PoisoningMatrix:
                 if not ok:
                     continue
                 if a == "backdoor":
-                    best = min(ok, key=lambda c: (c.success, -c.f1))
+                    # A defence that kills the backdoor by wrecking the detector is no answer: pick
+                    # among those that keep F1 within tolerance, if any do.
+                    usable = [c for c in ok if c.f1 >= ref - f1_tolerance] or ok
+                    best = min(usable, key=lambda c: (c.success, -c.f1))
                     met = best.success < max_backdoor_success and best.f1 >= ref - f1_tolerance
                 else:
                     best = max(ok, key=lambda c: (c.f1, -c.success))
