@@ -9,6 +9,7 @@ from privids.privacy.accounting import (
     noise_for_epsilon,
 )
 from privids.privacy.dp_sgd import DPFitResult, TensorRows, dp_fit, train_mlp_dp
+from privids.privacy.poisson import PoissonBatches, poisson_indices
 from privids.privacy.recipes import TUNED_EPSILON_1, tuned_privacy
 from privids.privacy.tradeoff import TradeoffPoint, TradeoffResult, detection_metrics, f1_threshold, run_tradeoff
 from privids.privacy.tradeoff_plot import plot_tradeoff
@@ -17,6 +18,7 @@ from privids.privacy.validation import ValidatedModel, linear_only, validate_mod
 __all__ = [
     "ACCOUNTANTS",
     "DPFitResult",
+    "PoissonBatches",
     "PrivacySpent",
     "TUNED_EPSILON_1",
     "TensorRows",
@@ -32,6 +34,7 @@ __all__ = [
     "linear_only",
     "noise_for_epsilon",
     "plot_tradeoff",
+    "poisson_indices",
     "run_tradeoff",
     "train_mlp_dp",
     "tuned_privacy",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from privids.config import PrivacyConfig
 from privids.exceptions import PrivacyError
 from privids.privacy.linear_clip import LinearTape, clipped_backward
+from privids.privacy.poisson import PoissonBatches
 
 __all__ = ["fit_linear", "fit_opacus"]
 
@@ -106,8 +107,9 @@ class _Tally:
 
 def fit_opacus(
     model: nn.Module,
-    loader: DataLoader,
+    loader: DataLoader | PoissonBatches,
     *,
+    poisson_sampling: bool,
     privacy: PrivacyConfig,
     multiclass: bool,
     sigma: float | None,
@@ -128,7 +130,9 @@ def fit_opacus(
             criterion=_criterion(multiclass),
             data_loader=loader,
             max_grad_norm=privacy.max_grad_norm,
-            poisson_sampling=True,
+            # False when the loader already is our exact Poisson sampler; Opacus then accounts
+            # q = 1 / len(loader), the rate that loader draws with.
+            poisson_sampling=poisson_sampling,
             grad_sample_mode=privacy.grad_sample_mode,
             noise_generator=noise_gen,
         )
@@ -167,7 +171,7 @@ def _opacus_epoch(
     private_model: nn.Module,
     dp_optimizer: torch.optim.Optimizer,
     criterion: Callable,
-    loader: DataLoader,
+    loader: DataLoader | PoissonBatches,
     multiclass: bool,
     after: _AfterStep,
 ) -> _Tally:
@@ -204,7 +208,7 @@ def _empty_step(private_model: nn.Module, dp_optimizer: torch.optim.Optimizer) -
 
 def fit_linear(
     model: nn.Module,
-    loader: Iterable[tuple[torch.Tensor, torch.Tensor]] | DataLoader,
+    loader: PoissonBatches,
     *,
     privacy: PrivacyConfig,
     multiclass: bool,

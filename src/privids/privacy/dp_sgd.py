@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,6 +17,7 @@ from privids.exceptions import PrivacyError
 from privids.models.mlp import build_mlp
 from privids.privacy.accounting import PrivacySpent, check_delta, default_delta, epsilon_for, noise_for_epsilon
 from privids.privacy.dp_loops import fit_linear, fit_opacus
+from privids.privacy.poisson import PoissonBatches
 from privids.privacy.validation import linear_only, validate_model
 
 __all__ = ["DPFitResult", "TensorRows", "dp_fit", "train_mlp_dp"]
@@ -41,31 +41,6 @@ class TensorRows(Dataset):
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return self.X[idx], self.y[idx]
-
-
-class _PoissonBatches:
-    """Poisson batches gathered straight from tensors: the exact draws of Opacus' sampler.
-
-    ``UniformWithReplacementSampler`` keeps row i when ``torch.rand(n)[i] < q`` and yields the
-    rows as a Python list; consuming the same generator the same way but indexing with the mask's
-    tensor skips a list round-trip that costs more than the clipping at large batches.
-    """
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, *, sample_rate: float, generator: torch.Generator) -> None:
-        self.X, self.y, self.sample_rate, self.generator = X, y, sample_rate, generator
-        self.steps = int(1 / sample_rate)  # Opacus' steps per epoch for this rate
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = int(self.X.shape[0])
-        # A DataLoader draws one int64 base seed from its generator per iterator; drawing it too
-        # keeps these batches identical to DPDataLoader's for the same seed (tests rely on it).
-        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        for _ in range(self.steps):
-            idx = (torch.rand(n, generator=self.generator) < self.sample_rate).nonzero(as_tuple=False).reshape(-1)
-            yield self.X[idx], self.y[idx]
 
 
 def _as_batch(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,8 +158,10 @@ def dp_fit(
     base = DataLoader(dataset, batch_size=privacy.batch_size, collate_fn=_as_batch, generator=sample_gen)
     sample_rate = 1.0 / len(base)
 
+    # Opacus' own sampler draws a uniform per record per step (O(n)); ours draws O(batch) with the
+    # same distribution. Secure mode keeps Opacus' sampler, which takes the secure generator.
+    loader = PoissonBatches(dataset, sample_rate=sample_rate, generator=sample_gen)
     if privacy.grad_sample_mode == "linear":
-        loader = _PoissonBatches(dataset.X, dataset.y, sample_rate=sample_rate, generator=sample_gen)
         steps_planned = len(loader) * privacy.epochs
         if privacy.target_epsilon is not None:
             sigma = noise_for_epsilon(
@@ -211,7 +188,8 @@ def dp_fit(
         sigma_arg = None if privacy.target_epsilon is not None else float(privacy.noise_multiplier)  # type: ignore[arg-type]
         trained, eps, history, tallies = fit_opacus(
             work,
-            base,
+            base if privacy.secure_mode else loader,
+            poisson_sampling=privacy.secure_mode,
             privacy=privacy,
             multiclass=multiclass,
             sigma=sigma_arg,
