@@ -61,7 +61,7 @@ def _lofo(root: Path, seeds: list[int]) -> None:
         per_seed = np.array([[t.mean(k) for k in keys] for t in tables])
         cells = " | ".join(f"{per_seed[:, j].mean():.3f} ± {per_seed[:, j].std():.3f}" for j in range(len(keys)))
         print(f"| **mean over families** | | {cells} | |")
-        print(f"\nper seed (base, +anomaly): {[(round(a, 3), round(b, 3)) for a, b, _, _ in per_seed]}")
+        print(f"\nper seed (base, +anomaly): {[(round(float(a), 3), round(float(b), 3)) for a, b, _, _ in per_seed]}")
         fprs = [np.mean([t.mean(k) for t in tables]) for k in ("fpr_base", "fpr_anomaly", "fpr_either")]
         print(f"benign test false-alarm rate, mean: base {fprs[0]:.3f}, +anomaly {fprs[1]:.3f}, either {fprs[2]:.3f}")
 
