@@ -233,13 +233,14 @@ def fit_linear(
     tallies: list[_Tally] = []
     model.train()
     after = _AfterStep(model, optimizer, privacy, privacy.epochs * len(loader))
+    params = list(model.parameters())
     try:
         for _ in range(privacy.epochs):
             tally = _Tally()
             for xb, yb in loader:
                 step = clipped_backward(model, tape, xb, yb, loss_fn, max_grad_norm=privacy.max_grad_norm)
                 with torch.no_grad():
-                    for p in model.parameters():
+                    for p in params:
                         noise = torch.normal(0.0, std, size=p.shape, generator=noise_gen, dtype=p.dtype)
                         p.grad.add_(noise).div_(expected)
                 optimizer.step()

@@ -146,9 +146,10 @@ def clipped_backward(
     max_grad_norm : float
         Clipping norm C.
     """
-    for p in model.parameters():
-        p.grad = torch.zeros_like(p)
     if X.shape[0] == 0:
+        for layer in tape.layers:
+            for p in layer.parameters():
+                p.grad = torch.zeros_like(p)
         return ClippedStep(0.0, 0, torch.zeros(0))
     tape.records.clear()
     loss = per_sample_loss(model(X), y)
