@@ -2,8 +2,9 @@
 
 Usage: ``nice -n 10 .venv/bin/python benchmarks/dp_overhead.py [--rows 200000] [--reps 3] [--modes ghost,linear]``
 
-Both sides use the same model (78-64-64-1 MLP), the same batch-gathering dataset and plain SGD;
-the DP side is a full ``dp_fit`` call for one epoch (Poisson sampling, clipping, noise, accounting).
+Both sides use the same model (78-64-64-1 MLP) and plain SGD: the non-private side is
+``privids.models.train.fit_mlp`` for one epoch, the DP side a full one-epoch ``dp_fit`` call
+(validation, Poisson sampling, clipping, noise, accounting).
 Timings are the minimum over ``--reps`` repetitions, one torch thread.
 """
 
@@ -14,26 +15,17 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
-
 from privids.config import PrivacyConfig
 from privids.models.mlp import build_mlp
-from privids.privacy.dp_sgd import TensorRows, dp_fit
+from privids.models.train import fit_mlp
+from privids.privacy.dp_sgd import dp_fit
 
 
 def _plain_epoch(X: np.ndarray, y: np.ndarray, batch: int, seed: int) -> float:
+    # The project's own non-private trainer (tensor-indexed batches from a permutation).
     model = build_mlp(X.shape[1], seed=seed)
-    gen = torch.Generator().manual_seed(seed)
-    rows = TensorRows(torch.as_tensor(X), torch.as_tensor(y, dtype=torch.float32))
-    loader = DataLoader(rows, batch_size=batch, shuffle=True, collate_fn=lambda b: b, generator=gen)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.BCEWithLogitsLoss()
     start = time.perf_counter()
-    for xb, yb in loader:
-        opt.zero_grad()
-        loss_fn(model(xb).reshape(-1), yb).backward()
-        opt.step()
+    fit_mlp(model, X, y, epochs=1, batch_size=batch, lr=0.01, optimizer="sgd", rng=seed)
     return time.perf_counter() - start
 
 
