@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         strategy: Annotated[str, typer.Option("--strategy", help="fedavg, krum, multikrum, median, trimmed, bulyan.")] = "fedavg",
         local_epochs: Annotated[int, typer.Option("--local-epochs", help="Local epochs per round.")] = 5,
         lr: Annotated[float, typer.Option("--lr", help="Local Adam learning rate.")] = 3e-3,
-        batch_size: Annotated[int, typer.Option("--batch-size")] = 256,
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Local batch size.")] = 128,
         dp: Annotated[bool, typer.Option("--dp", help="DP-FedAvg: clip each update, Gaussian noise at the server.")] = False,
         dp_noise: Annotated[float, typer.Option("--dp-noise", help="DP-FedAvg noise multiplier.")] = 1.0,
         dp_clip: Annotated[float, typer.Option("--dp-clip", help="DP-FedAvg clipping norm.")] = 1.0,
@@ -175,12 +175,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps({"written": [str(p) for p in paths]}) if as_json else "\n".join(map(str, paths)))
             return
         if compare:
-            from privids.federated.compare import REFERENCE_FEDERATION, compare_variants
+            from privids.federated.compare import compare_variants
 
-            fed = cfg if cfg.local_epochs != REFERENCE_FEDERATION.local_epochs or cfg.lr != REFERENCE_FEDERATION.lr else None
             with _out.status("training the four variants...") as status:
                 comparison = compare_variants(
-                    prepared, privacy=privacy, federated=fed, partitions=(partition,) if partition != "iid" else ("iid", "family"),
+                    prepared, privacy=privacy, federated=cfg, partitions=(partition,) if partition != "iid" else ("iid", "family"),
                     engine=engine, rng=seed, progress=lambda v: status.update(f"training {v}..."),
                 )  # fmt: skip
             if as_json:
