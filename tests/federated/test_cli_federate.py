@@ -70,7 +70,7 @@ def test_out_saves_an_artifact_that_scores_like_the_federated_model(tmp_path):
     from privids.models.predict import predict_scores
 
     data = prepare_data(path, rng=42)
-    cfg = FederatedConfig(clients=2, rounds=2, local_epochs=1, lr=3e-3, central_dp=True, seed=42)
+    cfg = FederatedConfig(clients=2, rounds=2, local_epochs=1, lr=3e-3, batch_size=128, central_dp=True, seed=42)
     again = run_federation(data, cfg, engine="inprocess", rng=42)
     np.testing.assert_allclose(artifact.attack_scores(data.test.X), predict_scores(again.model, data.test.X), rtol=1e-6)
     assert artifact.transform.to_dict() == data.transform.to_dict()
