@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import sys
 import zipfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from privids.data.capture_time import day_from_name, parse_timestamps, weekday_n
 from privids.data.csvfile import ParsedFile, parse_csv_bytes, parse_csv_file
 from privids.data.labels import canonical_label
 from privids.data.report import DataReport, FileReport
+from privids.data.row_blocks import workers
 from privids.data.schema import CANONICAL_FEATURES, map_columns
 from privids.data.table import FlowTable
 from privids.exceptions import ConfigError, DataError
@@ -196,13 +199,21 @@ def load_flows(
         if hit is not None:
             return hit
 
+    def one_file(f: Path) -> list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]:
+        return [(p, _labels(p, p.report), _meta(p, p.report.path)) for p in _parse_source(f, mode, nonfinite)]
+
     blocks = []
-    reports: list[FileReport] = []
-    for f in files:
-        for parsed in _parse_source(f, mode, nonfinite):
-            lab = _labels(parsed, parsed.report)
-            blocks.append((parsed, lab, _meta(parsed, parsed.report.path)))
-            reports.append(parsed.report)
+    # Two files in flight: polars parses one (GIL released) while Python finishes the other.
+    # Results are taken in file order, so the table does not depend on the thread timing.
+    with ThreadPoolExecutor(max_workers=min(2, workers())) as pool:
+        pending: deque[Future] = deque()
+        for f in files:
+            pending.append(pool.submit(one_file, f))
+            if len(pending) >= 2:
+                blocks.extend(pending.popleft().result())
+        while pending:
+            blocks.extend(pending.popleft().result())
+    reports = [b[0].report for b in blocks]
     X, labels, meta = _assemble(blocks)
     if mode == "train" and X.shape[0] == 0:
         raise DataError(

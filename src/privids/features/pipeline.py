@@ -132,7 +132,9 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
     if empty.any():
         sections["empty_labels_removed"] = int(empty.sum())
         rows = rows[~empty]
-    if cfg.nonfinite == "drop":
+    # A table loaded in train mode with the drop policy is already finite; others are checked.
+    already_finite = table.report.mode == "train" and table.report.nonfinite_policy == "drop"
+    if cfg.nonfinite == "drop" and not already_finite:
         finite = finite_rows(table.X)[rows]
         if not finite.all():
             bad = rows[~finite]
