@@ -62,3 +62,11 @@ def test_time_split_without_timestamps_follows_weekdays():
             "source_file": np.full(20, "f.csv", dtype=object), "source_line": np.arange(2, 22)}  # fmt: skip
     tr, va, te, info = time_split(meta)
     assert set(days[te]) == {"friday"} and set(days[tr]) <= {"monday", "tuesday", "wednesday", "thursday"}
+
+
+def test_absent_classes_do_not_change_the_split():
+    labels = np.array(["BENIGN"] * 50 + ["DDoS"] * 30, dtype=object)
+    codes = np.array([0] * 50 + [2] * 30)
+    a = stratified_split(labels, rng=42)[:3]
+    b = stratified_split(codes, rng=42, classes=np.array(["BENIGN", "Bot", "DDoS"], dtype=object))[:3]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

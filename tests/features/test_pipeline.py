@@ -87,3 +87,14 @@ def test_flowtable_source_and_case09_feature_list(tmp_path):
     d = prepare_data(t, DataConfig(dedup=False))
     assert len(d.feature_names) == len(CANONICAL_FEATURES) - 9
     assert d.report["features"]["constant"][-1] == "min_seg_size_forward"
+
+
+def test_drop_at_load_or_at_prepare_gives_the_same_data(mlcve, tmp_path):
+    """A table loaded with every row kept, prepared with the drop policy, equals the usual path."""
+    table = load_flows(shared_path("data/cicids2017/machinelearningcve"), nonfinite="impute")
+    again = prepare_data(table, DataConfig())
+    assert again.report["nonfinite_removed"]["removed"] == 15
+    assert again.transform.to_dict() == mlcve.transform.to_dict()
+    for a, b in ((again.train, mlcve.train), (again.val, mlcve.val), (again.test, mlcve.test)):
+        np.testing.assert_array_equal(a.X, b.X)
+        np.testing.assert_array_equal(a.meta["source_line"], b.meta["source_line"])

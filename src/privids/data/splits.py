@@ -90,7 +90,8 @@ def stratified_split(
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for k in range(len(classes)):
         idx = order[bounds[k] : bounds[k + 1]]
-        if counts[k] < MIN_STRATIFY and rare_policy == "drop":
+        # Absent classes draw nothing, so the split depends only on the classes present.
+        if counts[k] == 0 or (counts[k] < MIN_STRATIFY and rare_policy == "drop"):
             continue
         idx = gen.permutation(idx)
         a, b, _ = _allocate(int(counts[k]), fractions)
