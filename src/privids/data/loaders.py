@@ -191,13 +191,18 @@ def load_flows(
         raise ConfigError(f"nonfinite must be one of {list(_NONFINITE)}; got {nonfinite!r}.")
     files = source_files(path)
     cdir = None if cache_dir is None else Path(cache_dir)
-    digests = [_cache.content_digest(f, cdir) for f in files]
-    fingerprint = hashlib.blake2b("".join(digests).encode(), digest_size=16).hexdigest()
-    key = _options_key(digests, mode, nonfinite)
+    hashing: ThreadPoolExecutor | None = None
     if cdir is not None:
-        hit = _cache.load_cached(cdir, key)
+        digests = [_cache.content_digest(f, cdir) for f in files]
+        hit = _cache.load_cached(cdir, _options_key(digests, mode, nonfinite))
         if hit is not None:
             return hit
+        digest_job: Future | None = None
+    else:
+        # Without a cache the digest only names the data: hash on a side thread (hashlib releases
+        # the GIL) while the files are parsed.
+        hashing = ThreadPoolExecutor(max_workers=1)
+        digest_job = hashing.submit(lambda: [_cache.content_digest(f, None) for f in files])
 
     def one_file(f: Path) -> list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]:
         return [(p, _labels(p, p.report), _meta(p, p.report.path)) for p in _parse_source(f, mode, nonfinite)]
@@ -215,6 +220,11 @@ def load_flows(
             blocks.extend(pending.popleft().result())
     reports = [b[0].report for b in blocks]
     X, labels, meta = _assemble(blocks)
+    if digest_job is not None:
+        digests = digest_job.result()
+    if hashing is not None:
+        hashing.shutdown()
+    fingerprint = hashlib.blake2b("".join(digests).encode(), digest_size=16).hexdigest()
     if mode == "train" and X.shape[0] == 0:
         raise DataError(
             f"{path}: no flow rows left after loading ({len(reports)} file(s)); got only padding, header "
@@ -229,5 +239,5 @@ def load_flows(
         fingerprint=fingerprint,
     )
     if cdir is not None:
-        _cache.store_cached(cdir, key, table)
+        _cache.store_cached(cdir, _options_key(digests, mode, nonfinite), table)
     return table
