@@ -48,14 +48,16 @@ def _row_hash(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def _first_index(group: np.ndarray) -> np.ndarray:
-    """Row of the first occurrence of each group id, for ids numbered in order of appearance."""
-    # factorize numbers groups as they first appear, so a row starts a group exactly when its id
-    # exceeds every id before it: O(n), no sort.
-    running = np.maximum.accumulate(group)
-    starts = np.ones(len(group), dtype=bool)
-    starts[1:] = running[1:] > running[:-1]
-    return np.flatnonzero(starts)
+def _earliest_equal(h: np.ndarray) -> np.ndarray:
+    """For each position, the earliest position holding the same value."""
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    new_run = np.ones(len(h), dtype=bool)
+    new_run[1:] = hs[1:] != hs[:-1]
+    run = np.cumsum(new_run) - 1
+    rep = np.empty(len(h), dtype=np.int64)
+    rep[order] = order[new_run][run]
+    return rep
 
 
 def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -93,24 +95,30 @@ def duplicate_rows(
     h_feat = _row_hash(X, rows)
     with np.errstate(over="ignore"):
         h_full = h_feat * _MIX + c.astype(np.uint64)
-    group = pd.factorize(h_full)[0]
-    rep = _first_index(group)[group]
-    candidate = np.flatnonzero(rep != np.arange(len(group)))
+    # Sorting (NumPy's radix sort for integers) instead of hashing: no hash tables of millions of
+    # entries, and the stable order makes each run's first element its earliest row.
+    rep = _earliest_equal(h_full)
+    candidate = np.flatnonzero(rep != np.arange(len(rep)))
     exact = candidate[_same_rows(X, rows[candidate], rows[rep[candidate]]) & (c[candidate] == c[rep[candidate]])]
     keep = np.ones(len(rows), dtype=bool)
     keep[exact] = False
     removed = np.bincount(c[exact], minlength=len(classes))
 
-    # Same features, different labels: count distinct (feature group, label) pairs per group.
-    g = pd.factorize(h_feat[keep])[0].astype(np.int64)
-    pairs = pd.unique(g * len(classes) + c[keep])
-    labels_per_group = np.bincount(pairs // len(classes), minlength=int(g.max()) + 1 if g.size else 0)
-    conflicting = labels_per_group > 1
+    # Same features, different labels: a feature group whose smallest and largest label differ.
+    hk, ck = h_feat[keep], c[keep]
+    order = np.argsort(hk, kind="stable")
+    hs, cs = hk[order], ck[order]
+    starts = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]]) if hs.size else np.empty(0, dtype=np.int64)
+    if starts.size:
+        mixed = np.minimum.reduceat(cs, starts) != np.maximum.reduceat(cs, starts)
+        sizes = np.diff(np.r_[starts, hs.size])
+    else:
+        mixed, sizes = np.empty(0, dtype=bool), np.empty(0, dtype=np.int64)
     info = {
         "removed": int(exact.size),
         "removed_per_label": {str(classes[k]): int(removed[k]) for k in np.flatnonzero(removed)},
-        "conflicting_groups": int(conflicting.sum()),
-        "conflicting_rows": int(conflicting[g].sum()) if g.size else 0,
+        "conflicting_groups": int(mixed.sum()),
+        "conflicting_rows": int(sizes[mixed].sum()),
     }
     return rows[keep], info
 
