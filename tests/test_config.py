@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from privids.config import DataConfig, FederatedConfig, PrivacyConfig, RunConfig, load_run_config
+from privids.config import (
+    STUDY_FEDERATED,
+    STUDY_PRIVACY,
+    DataConfig,
+    FederatedConfig,
+    PrivacyConfig,
+    RunConfig,
+    load_run_config,
+)
 from privids.exceptions import ConfigError
 
 
@@ -13,8 +23,18 @@ def test_defaults_are_the_reference_design():
     assert cfg == RunConfig()
     assert cfg.data.fractions == (0.70, 0.15, 0.15)
     assert cfg.data.seed == 42
-    assert cfg.privacy.noise_multiplier == 1.1
-    assert cfg.privacy.max_grad_norm == 1.0
+    ref = PrivacyConfig()  # the reference notebook's DP-SGD run
+    assert (ref.noise_multiplier, ref.max_grad_norm, ref.lr, ref.batch_size, ref.epochs) == (1.1, 1.0, 0.01, 256, 5)
+    assert cfg.privacy == STUDY_PRIVACY and cfg.federated == STUDY_FEDERATED
+
+
+def test_a_partial_toml_section_keeps_the_other_study_settings(tmp_path):
+    """Regression: [privacy] epochs = 3 must not reset the study's tuned batch/lr to class defaults."""
+    p = tmp_path / "study.toml"
+    p.write_text("[privacy]\nepochs = 3\n[federated]\nrounds = 2\n")
+    cfg = load_run_config(p)
+    assert cfg.privacy == dataclasses.replace(STUDY_PRIVACY, epochs=3)
+    assert cfg.federated == dataclasses.replace(STUDY_FEDERATED, rounds=2)
 
 
 def test_toml_sections_override_defaults(tmp_path):

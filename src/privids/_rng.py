@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["as_generator", "child_seed", "torch_generator"]
 
@@ -32,8 +36,10 @@ def child_seed(rng: RandomLike) -> int:
     return int(as_generator(rng).integers(0, 2**63 - 1))
 
 
-def torch_generator(rng: RandomLike) -> torch.Generator:
+def torch_generator(rng: RandomLike) -> "torch.Generator":
     """Return a CPU ``torch.Generator`` seeded from ``rng``."""
+    import torch  # deferred: the data layer uses this module and must not pay torch's import
+
     gen = torch.Generator(device="cpu")
     gen.manual_seed(child_seed(rng))
     return gen

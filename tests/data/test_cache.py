@@ -47,3 +47,22 @@ def test_edited_file_or_other_options_miss(tmp_path):
     edited = load_flows(copy, cache_dir=cache)
     assert "cache" not in edited.report.sections
     assert edited.labels.tolist().count("DDoS") == 2
+
+
+def test_digest_is_sha256_even_beside_a_stale_unversioned_memo(tmp_path):
+    """Regression: an old ``digests.json`` (another digest scheme) must not answer for the file."""
+    import hashlib
+    import json
+
+    from privids.data.cache import content_digest
+
+    f = tmp_path / "flows.csv"
+    f.write_bytes(b"a,b\n1,2\n")
+    st = f.stat()
+    stale_key = f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "digests.json").write_text(json.dumps({stale_key: "0" * 32}))
+    expected = hashlib.sha256(f.read_bytes()).hexdigest()[:32]
+    assert content_digest(f, cache) == expected
+    assert content_digest(f, cache) == expected  # second call answered by the memo

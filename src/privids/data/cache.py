@@ -35,7 +35,9 @@ def default_cache_dir() -> Path:
 
 
 def _memo_path(cache_dir: Path) -> Path:
-    return cache_dir / "digests.json"
+    # The memo's name carries the digest algorithm and length: a memo written by another digest
+    # scheme must never answer for this one (an unversioned memo once returned stale digests).
+    return cache_dir / "digests-sha256-128.json"
 
 
 def content_digest(path: Path, cache_dir: Path | None = None) -> str:

@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score, precision_recall_curve
 from torch import nn
 
 from privids._rng import RandomLike, as_generator, child_seed
-from privids.config import FederatedConfig, PrivacyConfig, TrainConfig
+from privids.config import STUDY_FEDERATED, FederatedConfig, PrivacyConfig, TrainConfig
 from privids.data.dataset import PreparedData, SplitView
 from privids.exceptions import ConfigError
 from privids.models.predict import predict_scores
@@ -25,7 +25,7 @@ VARIANTS = ("centralised", "dp-sgd", "fedavg", "dp-fedavg")
 # the centralised model by ~8 F1 points, because each round's average moves about as far
 # as one client's epoch and Adam restarts every round; 5 local epochs of batch 128 at lr 3e-3
 # brings it within 0.5 points (docs/federated.md, "Measured on the real samples").
-REFERENCE_FEDERATION = FederatedConfig(clients=5, rounds=5, local_epochs=5, lr=3e-3, batch_size=128)
+REFERENCE_FEDERATION = STUDY_FEDERATED
 ProgressFn = Callable[[str], None]
 
 

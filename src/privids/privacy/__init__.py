@@ -15,17 +15,23 @@ from privids.privacy.tradeoff import TradeoffPoint, TradeoffResult, detection_me
 from privids.privacy.tradeoff_plot import plot_tradeoff
 from privids.privacy.validation import ValidatedModel, linear_only, validate_model
 
+from privids.privacy.ledger import Composed, PrivacyLedger, Release, compose
+
 __all__ = [
     "ACCOUNTANTS",
+    "Composed",
     "DPFitResult",
     "PoissonBatches",
+    "PrivacyLedger",
     "PrivacySpent",
+    "Release",
     "TUNED_EPSILON_1",
     "TensorRows",
     "TradeoffPoint",
     "TradeoffResult",
     "ValidatedModel",
     "check_delta",
+    "compose",
     "default_delta",
     "detection_metrics",
     "dp_fit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from privids.config import PrivacyConfig
+from privids.config import STUDY_PRIVACY, PrivacyConfig
 
 __all__ = ["TUNED_EPSILON_1", "tuned_privacy"]
 
@@ -17,17 +17,7 @@ __all__ = ["TUNED_EPSILON_1", "tuned_privacy"]
 #: The PRV accountant's tighter bound buys about 7% less noise than RDP at the same epsilon,
 #: worth 0.3 F1 points here (5 seeds: test F1 0.9808 with PRV, 0.9774 with RDP).
 #: See docs/privacy.md for the grid and the measured numbers.
-TUNED_EPSILON_1 = PrivacyConfig(
-    target_epsilon=1.0,
-    noise_multiplier=None,
-    batch_size=2048,
-    epochs=60,
-    lr=16.0,
-    max_grad_norm=0.5,
-    optimizer="sgd",
-    lr_schedule="cosine",
-    accountant="prv",
-)
+TUNED_EPSILON_1 = STUDY_PRIVACY
 
 
 def tuned_privacy(n_train: int | None = None, **overrides: Any) -> PrivacyConfig:

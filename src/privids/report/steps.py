@@ -221,8 +221,10 @@ def attacks_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, quick: 
     from privids.attacks import run_poisoning_matrix
 
     settings = cfg.attack.malicious[:1] if quick else cfg.attack.malicious
+    fed = dataclasses.replace(cfg.federated, rounds=cfg.attack.rounds, local_epochs=cfg.attack.local_epochs,
+                              lr=cfg.attack.local_lr, batch_size=cfg.attack.local_batch_size)
     mat = run_poisoning_matrix(data, attacks=cfg.attack.attacks, defences=cfg.attack.defences, settings=settings,
-                               rounds=cfg.federated.rounds, fed=cfg.federated, scale_factor=cfg.attack.scale_factor,
+                               rounds=fed.rounds, fed=fed, scale_factor=cfg.attack.scale_factor,
                                clipping_norm=cfg.federated.dp_clipping_norm,
                                noise_multiplier=cfg.federated.dp_noise_multiplier, rng=rng, progress=tick)
     full = mat.to_dict()
