@@ -85,6 +85,24 @@ def test_dp_flags_reach_dp_sgd_and_the_artifact(flows, tmp_path):
     assert json.loads(result.output)["privacy"] == privacy
 
 
+def test_reference_dp_run_uses_the_notebook_settings_and_reports_their_epsilon(flows, tmp_path):
+    """--dp --reference: sigma 1.1, C 1.0, batch 256, 5 epochs, delta 1e-5; epsilon recomputable."""
+    import math
+
+    from privids.privacy import epsilon_for
+
+    out = tmp_path / "ref"
+    result = _invoke("train", "--data", str(flows / "train.csv"), "--out", str(out), "--dp", "--reference", "--json")
+    assert result.exit_code == 0, result.output
+    p = load_artifact(out).privacy
+    n = p["n_records"]
+    assert (p["noise_multiplier"], p["max_grad_norm"], p["delta"], p["epochs"]) == (1.1, 1.0, 1e-5, 5)
+    assert p["sample_rate"] == pytest.approx(1 / math.ceil(n / 256))
+    assert p["steps"] == 5 * math.ceil(n / 256)
+    again = epsilon_for(sample_rate=p["sample_rate"], noise_multiplier=1.1, steps=p["steps"], delta=1e-5, accountant="rdp")
+    assert p["epsilon"] == pytest.approx(again, rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "match"),
     [

@@ -29,7 +29,10 @@ _SUMMARY = (
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        # delta is typically 1e-5 or smaller: fixed-point would print it as 0.0000.
+        return f"{value:.3g}" if value != 0 and abs(value) < 1e-3 else f"{value:.4f}"
+    return str(value)
 
 
 def _summary_table(title: str, reports: dict[str, dict[str, Any]]) -> Table:
@@ -101,7 +104,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", help="study.toml; flags override it.")] = None,
         multiclass: Annotated[bool | None, typer.Option("--multiclass/--binary", help="Head over attack families.")] = None,
         reference: Annotated[
-            bool, typer.Option("--reference", help="The reference notebook's MLP settings: SGD, lr 0.01, batch 256, 5 epochs.")
+            bool, typer.Option("--reference", help="The reference notebook's settings: SGD, lr 0.01, batch 256, 5 epochs (with --dp also noise 1.1, clip 1.0, delta 1e-5).")
         ] = False,
         optimizer: Annotated[str | None, typer.Option("--optimizer", help="sgd or adam.")] = None,
         lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (DP-SGD's with --dp).")] = None,
@@ -128,7 +131,7 @@ def register(app: typer.Typer) -> None:
         import torch
 
         from privids.artifacts import train_to_artifact
-        from privids.config import load_run_config
+        from privids.config import PrivacyConfig, load_run_config
 
         # A 78-64-64-1 network gains nothing from more threads; the cores are shared.
         torch.set_num_threads(1)
@@ -144,8 +147,11 @@ def register(app: typer.Typer) -> None:
         )  # fmt: skip
         privacy_cfg = None
         if dp:
+            # --reference --dp is the reference notebook's DP run (PrivacyConfig() plus its delta);
+            # plain --dp starts from the study's tuned settings ([privacy] in study.toml).
+            base_privacy = PrivacyConfig(delta=1e-5) if reference else run.privacy
             privacy_cfg = _override(
-                run.privacy, max_grad_norm=max_grad_norm, delta=delta, accountant=accountant,
+                base_privacy, max_grad_norm=max_grad_norm, delta=delta, accountant=accountant,
                 lr=lr, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
             )  # fmt: skip
             if target_epsilon is not None or noise_multiplier is not None:
