@@ -178,8 +178,10 @@ def register(app: typer.Typer) -> None:
             from privids.federated.compare import compare_variants
 
             with _out.status("training the four variants...") as status:
+                # The centralised DP-SGD row uses the study's tuned settings (epsilon 1), not the
+                # local-DP flags, which describe training inside one organisation.
                 comparison = compare_variants(
-                    prepared, privacy=privacy, federated=cfg, partitions=(partition,) if partition != "iid" else ("iid", "family"),
+                    prepared, privacy=None if not local_dp else privacy, federated=cfg, partitions=(partition,) if partition != "iid" else ("iid", "family"),
                     engine=engine, rng=seed, progress=lambda v: status.update(f"training {v}..."),
                 )  # fmt: skip
             if as_json:

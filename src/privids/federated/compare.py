@@ -12,7 +12,7 @@ from sklearn.metrics import f1_score, precision_recall_curve
 from torch import nn
 
 from privids._rng import RandomLike, as_generator, child_seed
-from privids.config import STUDY_FEDERATED, FederatedConfig, PrivacyConfig, TrainConfig
+from privids.config import STUDY_FEDERATED, STUDY_PRIVACY, FederatedConfig, PrivacyConfig, TrainConfig
 from privids.data.dataset import PreparedData, SplitView
 from privids.exceptions import ConfigError
 from privids.models.predict import predict_scores
@@ -132,7 +132,8 @@ def compare_variants(
     train : TrainConfig, optional
         Centralised settings (default ``TrainConfig()``).
     privacy : PrivacyConfig, optional
-        DP-SGD settings (default ``PrivacyConfig()``).
+        DP-SGD settings of the centralised DP-SGD variant (default ``STUDY_PRIVACY``, tuned for
+        epsilon = 1).
     federated : FederatedConfig, optional
         Federation settings; default :data:`REFERENCE_FEDERATION` (5 clients x 5 rounds x 5
         local Adam epochs, batch 128, lr 3e-3). ``partition`` and ``central_dp`` are set per variant.
@@ -162,7 +163,7 @@ def compare_variants(
     if unknown:
         raise ConfigError(f"variants must be among {list(VARIANTS)}; got unknown {unknown}.")
     train = train or TrainConfig()
-    privacy = privacy or PrivacyConfig()
+    privacy = privacy or STUDY_PRIVACY
     fed = federated or replace(REFERENCE_FEDERATION, seed=train.seed)
     gen = as_generator(train.seed if rng is None else rng)
     rows: list[VariantRow] = []
