@@ -151,7 +151,7 @@ def federated_section(runs: Mapping[str, Mapping[str, Any]], *, metrics: Sequenc
     ----------
     runs : mapping of str to mapping
         Run name (``"FedAvg"``, ``"DP-FedAvg"``, ``"centralised"``) -> ``{"history": {"round": [...],
-        metric: [...]}, "final": {metric: float, "epsilon": float | None}}``.
+        metric: [...]}, "final": {metric: float, "epsilon": float | None}, "note": str (optional)}``.
     metrics : sequence of str
         History keys to plot, one figure each.
     """
@@ -161,6 +161,7 @@ def federated_section(runs: Mapping[str, Mapping[str, Any]], *, metrics: Sequenc
         if any(metric in h for h in hist.values()):
             blocks.append(Figure(figures.rounds_figure(hist, metric=metric), f"Server-side {metric} after each round."))
     blocks.append(metrics_table({k: v.get("final", {}) for k, v in runs.items()}, first="run", caption="Final round"))
+    blocks.extend(Text(f"{name}: {v['note']}") for name, v in runs.items() if v.get("note"))
     return Section("Federated learning", blocks)
 
 

@@ -184,6 +184,19 @@ def _save_global(model: Any, data: PreparedData, cfg: RunConfig, directory: Path
     return str(save_detector(directory, det, data, train_cfg=cfg.train, data_cfg=cfg.data))
 
 
+def _dp_fedavg_note(fed: Any, n_params: int) -> str:
+    """Why DP-FedAvg with few organisations hurts: the noise does not shrink with the model size."""
+    clients = fed.clients
+    std = fed.dp_noise_multiplier * fed.dp_clipping_norm / clients
+    noise_norm = std * float(np.sqrt(n_params))
+    return (f"DP-FedAvg clips each organisation's update to norm {fed.dp_clipping_norm:g} and adds Gaussian noise "
+            f"with std sigma*C/n = {fed.dp_noise_multiplier:g}*{fed.dp_clipping_norm:g}/{clients} = {std:.3g} to every "
+            f"one of the {n_params:,} weights of the averaged update: a noise vector of norm about {noise_norm:.1f} "
+            f"against a signal of norm at most {fed.dp_clipping_norm:g}. Client-level privacy is affordable only with "
+            f"many organisations per round (the noise shrinks as 1/n); with {clients} it costs most of the utility. "
+            f"The epsilon is client-level: it protects an organisation's whole dataset, not one flow.")
+
+
 def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, out_dir: Path | None = None,
                    tick: Callable[[str], None] | None = None) -> dict[str, Any]:
     """FedAvg and DP-FedAvg (server-side clipping + noise) over the configured federation.
@@ -204,6 +217,8 @@ def federated_step(data: PreparedData, cfg: RunConfig, *, rng: RandomLike, out_d
                              progress=on_round)
         hist, final = _history(res)
         runs[name] = {"history": hist, "final": final}
+        if fed.central_dp:
+            runs[name]["note"] = _dp_fedavg_note(fed, sum(p.numel() for p in res.model.parameters()))
         if out_dir is not None:
             # Client-level DP is recorded as such; it is not the record-level guarantee of DP-SGD.
             priv = None if not fed.central_dp else {"level": "client", "epsilon": final["client_epsilon"],
