@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/privids run $(if $(DATA),--data $(DATA)) --out runs/demo
+	$(BIN)/privids run $(if $(DATA),--data $(DATA) --out runs/real,--out runs/demo)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
