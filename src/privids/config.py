@@ -114,6 +114,14 @@ class TrainConfig:
     gbt_leaves : int, default=63
     gbt_lr : float, default=0.1
     seed : int, default=42
+    anomaly_feature : bool, default=False
+        Append the benign-distance anomaly score, fitted on the benign training flows only.
+    anomaly_clusters : int, default=8
+        k-means centres of that score.
+    temporal : bool, default=False
+        Append per-source sliding-window features (needs timestamps and source addresses).
+    temporal_windows : tuple of float, default=(60.0, 300.0)
+        Window lengths in seconds for ``temporal``.
     """
 
     model: str = "mlp"
@@ -130,9 +138,16 @@ class TrainConfig:
     gbt_leaves: int = 63
     gbt_lr: float = 0.1
     seed: int = 42
+    anomaly_feature: bool = False
+    anomaly_clusters: int = 8
+    temporal: bool = False
+    temporal_windows: tuple[float, ...] = (60.0, 300.0)
 
     def __post_init__(self) -> None:
         _choice("train.model", self.model, ("mlp", "gbt"))
+        _positive("train.anomaly_clusters", self.anomaly_clusters)
+        if not self.temporal_windows or min(self.temporal_windows) <= 0:
+            raise ConfigError(f"train.temporal_windows must be positive seconds; got {self.temporal_windows!r}.")
         _choice("train.optimizer", self.optimizer, ("sgd", "adam"))
         _choice("train.threshold", self.threshold, ("f1", "fpr"))
         _positive("train.lr", self.lr)

@@ -18,9 +18,12 @@ from privids.data.cache import default_cache_dir
 from privids.data.dataset import PreparedData, SplitView
 from privids.data.labels import binary_target, families_of
 from privids.data.loaders import load_flows
+from privids.data.table import FlowTable
 from privids.evaluation.detectors import FittedDetector, evaluate_detector, train_detector
 from privids.exceptions import ArtifactError
+from privids.features.extra_inputs import ExtraInputs, apply_extra_inputs, fit_extra_inputs
 from privids.features.pipeline import prepare_data
+from privids.features.temporal import TemporalFeatures
 
 __all__ = [
     "METRICS_FILE",
@@ -96,9 +99,15 @@ def save_detector(
     train_cfg: TrainConfig,
     data_cfg: DataConfig | None = None,
     metrics: Mapping[str, Any] | None = None,
+    extra_inputs: ExtraInputs | None = None,
 ) -> Path:
-    """:func:`save_artifact` with :func:`detector_metadata` (what ``privids train`` writes)."""
-    meta = detector_metadata(detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=metrics)
+    """:func:`save_artifact` with :func:`detector_metadata` (what ``privids train`` writes).
+
+    ``extra_inputs`` (the recipe :func:`privids.features.fit_extra_inputs` returned for ``data``)
+    is stored as JSON under ``metadata["anomaly"]`` / ``metadata["temporal"]``.
+    """
+    extra = extra_inputs.to_metadata() if extra_inputs is not None else None
+    meta = detector_metadata(detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=metrics, extra=extra)
     return save_artifact(directory, model=detector.model, kind=detector.kind, metadata=meta)
 
 
@@ -122,12 +131,15 @@ class TrainingRun:
     detector : FittedDetector
     metrics : dict
         The content of ``metrics.json``.
+    extra_inputs : ExtraInputs or None
+        The fitted anomaly score / temporal recipe appended to the model inputs (None: none).
     """
 
     artifact_dir: Path
     metrics_path: Path
     detector: FittedDetector
     metrics: dict[str, Any]
+    extra_inputs: ExtraInputs | None = None
 
 
 def train_to_artifact(
@@ -138,6 +150,7 @@ def train_to_artifact(
     data_cfg: DataConfig | None = None,
     privacy_cfg: PrivacyConfig | None = None,
     rng: RandomLike = None,
+    table: FlowTable | None = None,
 ) -> TrainingRun:
     """Prepare the data, train, pick the threshold on validation, save, and report val + test.
 
@@ -154,20 +167,46 @@ def train_to_artifact(
         Train the MLP with DP-SGD; the spent budget goes into the artifact's ``privacy``.
     rng : int, numpy.random.Generator or None, default=None
         None: ``train_cfg.seed``.
+    table : FlowTable or None, default=None
+        The loaded flows behind a ``PreparedData`` source (needed for ``train_cfg.temporal``).
 
     Returns
     -------
     TrainingRun
 
+    Raises
+    ------
+    ConfigError, DataError
+        ``train_cfg.temporal`` on data without timestamps and source addresses (the message names
+        the missing columns), or ``train_cfg.anomaly_feature`` without benign training flows.
+
     Notes
     -----
-    The test split is scored once, after the model and its threshold are fixed.
+    The test split is scored once, after the model and its threshold are fixed. With
+    ``train_cfg.anomaly_feature`` / ``train_cfg.temporal`` the extra inputs are fitted on the
+    training split only (see :func:`privids.features.fit_extra_inputs`) and stored as JSON.
     """
     data_cfg = data_cfg or DataConfig()
-    data = source if isinstance(source, PreparedData) else prepare_data(source, data_cfg)
-    detector = train_detector(data, train_cfg, privacy=privacy_cfg, rng=train_cfg.seed if rng is None else rng)
+    seed = train_cfg.seed if rng is None else rng
+    extras_wanted = train_cfg.anomaly_feature or train_cfg.temporal
+    if isinstance(source, PreparedData):
+        data = source
+    else:
+        if train_cfg.temporal and table is None:
+            # Every row is kept at load (impute) so the windows see the whole file, as the scorer
+            # will; prepare_data then drops the non-finite rows itself under the drop policy.
+            cache = None if not data_cfg.cache else (data_cfg.cache_dir or default_cache_dir())
+            table = load_flows(source, mode="train", nonfinite="impute", cache_dir=cache)
+        data = prepare_data(table if table is not None else source, data_cfg)
+    extras = None
+    if extras_wanted:
+        recipe = TemporalFeatures(windows=tuple(train_cfg.temporal_windows)) if train_cfg.temporal else None
+        data, extras = fit_extra_inputs(data, table, anomaly=train_cfg.anomaly_feature, temporal=recipe,
+                                        n_clusters=train_cfg.anomaly_clusters, rng=seed)  # fmt: skip
+    detector = train_detector(data, train_cfg, privacy=privacy_cfg, rng=seed)
     val = evaluate_detector(detector, data.val)
-    directory = save_detector(out, detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=val)
+    directory = save_detector(out, detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=val,
+                              extra_inputs=extras)  # fmt: skip
     test = evaluate_detector(detector, data.test)
     metrics = {
         "model": str(directory),
@@ -178,12 +217,14 @@ def train_to_artifact(
         "data": {"fingerprint": data.fingerprint, "synthetic": data.synthetic, "rows": _rows(data)},
         "training": {"losses": list(detector.train_losses), "seconds": round(detector.train_seconds, 3)},
         "privacy": detector.privacy,
+        "extra_inputs": list(extras.names()) if extras is not None else [],
         "val": val,
         "test": test,
     }
     write_metrics(directory / "data_report.json", data.report)
     path = write_metrics(directory / METRICS_FILE, metrics)
-    return TrainingRun(artifact_dir=directory, metrics_path=path, detector=detector, metrics=metrics)
+    return TrainingRun(artifact_dir=directory, metrics_path=path, detector=detector, metrics=metrics,
+                       extra_inputs=extras)
 
 
 def _rows(data: PreparedData) -> dict[str, int]:
@@ -234,17 +275,21 @@ def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: s
     cache = cache_dir if cache_dir is not None else (data_cfg.cache_dir or default_cache_dir())
     table = load_flows(source, mode="train", nonfinite="impute", cache_dir=cache)
     trained_on = (artifact.metadata.get("data") or {}).get("fingerprint")
+    extras = artifact.extra_inputs
     if table.fingerprint and table.fingerprint == trained_on:
-        data = prepare_data(source, data_cfg)
+        data = prepare_data(table if extras.temporal is not None else source, data_cfg)
         if data.transform.to_dict() != artifact.metadata["transform"]:
             raise ArtifactError(
                 f"{source} is the training data of {artifact.path}, but its rebuilt transform differs from the stored "
                 "one (data-layer change?); got a different split; re-train before evaluating on this data."
             )
-        split, mode = data.test, "test split of the training data (same fingerprint, same split)"
+        split = apply_extra_inputs(data, table, extras).test
+        mode = "test split of the training data (same fingerprint, same split)"
     else:
         labels = np.asarray(table.labels).astype(str)
-        X = artifact.transform.transform(table.matrix(artifact.feature_names))
+        X = artifact.transform.transform(table.matrix(artifact.flow_feature_names))
+        if not extras.empty:
+            X = extras.append(X, temporal=extras.table_temporal(table))
         split = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
         mode = "all rows (data not seen in training)"
     return {

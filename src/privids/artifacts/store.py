@@ -174,6 +174,41 @@ class ModelArtifact:
                 "re-train the artifact with this privids version."
             ) from e
 
+    @cached_property
+    def extra_inputs(self) -> Any:
+        """The stored :class:`privids.features.ExtraInputs` (anomaly score, temporal windows).
+
+        Empty for a model trained on the scaled flow features alone.
+
+        Raises
+        ------
+        ArtifactError
+            A stored state that cannot be rebuilt, or a feature list that does not end with the
+            extra columns.
+        """
+        from privids.features.extra_inputs import ExtraInputs
+
+        extras = ExtraInputs.from_metadata(self.metadata)
+        names = extras.names()
+        if names and self.feature_names[-len(names) :] != names:
+            raise ArtifactError(
+                f"{self.path}: stored feature list must end with the extra inputs {list(names)}; got "
+                f"{list(self.feature_names[-len(names):])}; the metadata was edited; re-train."
+            )
+        return extras
+
+    @property
+    def flow_feature_names(self) -> tuple[str, ...]:
+        """The scaled flow features (model inputs before the extra ones), in order."""
+        k = len(self.extra_inputs.names())
+        return self.feature_names[: len(self.feature_names) - k]
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """Raw flow columns a scorer reads (``feature_names`` for a model without extra inputs)."""
+        extras = self.extra_inputs
+        return self.feature_names if extras.empty else extras.raw_columns(self.flow_feature_names)
+
     def predict_scores(self, X: np.ndarray) -> np.ndarray:
         """Raw scores for already transformed rows: P(attack) ``(n,)`` or class probabilities ``(n, K)``."""
         return raw_scores(self.model, X)

@@ -87,6 +87,18 @@ def _parse_hidden(text: str | None) -> tuple[int, ...] | None:
     return widths
 
 
+def _parse_windows(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        windows = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError as e:
+        raise ConfigError(f"--temporal-windows must be comma-separated seconds such as 60,300; got {text!r}.") from e
+    if not windows or min(windows) <= 0:
+        raise ConfigError(f"--temporal-windows needs at least one positive length in seconds, such as 60,300; got {text!r}.")
+    return windows
+
+
 def _override(cfg: Any, **values: Any) -> Any:
     given = {k: v for k, v in values.items() if v is not None}
     return dataclasses.replace(cfg, **given) if given else cfg
@@ -122,11 +134,21 @@ def register(app: typer.Typer) -> None:
         max_grad_norm: Annotated[float | None, typer.Option("--max-grad-norm", help="Per-sample clipping norm C.")] = None,
         delta: Annotated[float | None, typer.Option("--delta", help="DP delta (default 1/(10 n)).")] = None,
         accountant: Annotated[str | None, typer.Option("--accountant", help="rdp or prv.")] = None,
+        anomaly_feature: Annotated[bool | None, typer.Option(
+            "--anomaly-feature/--no-anomaly-feature",
+            help="Append the distance-to-benign anomaly score (fitted on benign training flows only).")] = None,
+        temporal: Annotated[bool | None, typer.Option(
+            "--temporal/--no-temporal",
+            help="Append per-source sliding-window features (needs Timestamp and Source IP columns).")] = None,
+        temporal_windows: Annotated[str | None, typer.Option(
+            "--temporal-windows", help="Window lengths in seconds for --temporal, e.g. 60,300.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print metrics.json instead of tables.")] = False,
     ) -> None:
         """Train a detector, choose its threshold on validation, save it, and report val + test.
 
         Writes the artifact (weights + metadata.json), metrics.json and data_report.json to --out.
+        --anomaly-feature and --temporal add inputs that `privids score` and the API rebuild from
+        the artifact.
         """
         import torch
 
@@ -144,6 +166,7 @@ def register(app: typer.Typer) -> None:
         train_cfg = _override(
             train_cfg, model=model, multiclass=multiclass, optimizer=optimizer, momentum=momentum,
             hidden=_parse_hidden(hidden), threshold=threshold, target_fpr=target_fpr, seed=seed,
+            anomaly_feature=anomaly_feature, temporal=temporal, temporal_windows=_parse_windows(temporal_windows),
         )  # fmt: skip
         privacy_cfg = None
         if dp:
@@ -173,6 +196,8 @@ def register(app: typer.Typer) -> None:
         rows = ", ".join(f"{k} {v}" for k, v in m["data"]["rows"].items())
         title = f"privids train: {m['kind']} ({m['task']}); rows: {rows}"
         _render(m, {"validation": m["val"], "test": m["test"]}, title=title, written=result.metrics_path)
+        if m.get("extra_inputs"):
+            _out.print(f"extra inputs (fitted on the training split, stored as JSON): {', '.join(m['extra_inputs'])}")
 
     @app.command("evaluate")
     @friendly_errors

@@ -23,13 +23,17 @@ _VERSION = 1
 
 
 def _min_sq_distance(X: np.ndarray, centres: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
-    # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, in float64 and in chunks to bound memory.
+    # One centre at a time, differences summed per row: each row's value depends on that row alone
+    # (a matrix product may change its summation order with the batch size), so a flow scores the
+    # same in training, in a file and in a one-flow API request; it also avoids the cancellation of
+    # ||x||^2 - 2x.c + ||c||^2. Chunks bound the float64 temporaries.
     out = np.empty(X.shape[0], dtype=np.float64)
-    c2 = np.einsum("ij,ij->i", centres, centres)
     for start in range(0, X.shape[0], chunk):
         xb = X[start : start + chunk].astype(np.float64, copy=False)
-        d = np.einsum("ij,ij->i", xb, xb)[:, None] - 2.0 * xb @ centres.T + c2[None, :]
-        out[start : start + chunk] = np.maximum(d.min(axis=1), 0.0)
+        best = np.full(xb.shape[0], np.inf)
+        for c in centres:
+            np.minimum(best, np.square(xb - c).sum(axis=1), out=best)
+        out[start : start + chunk] = best
     return out
 
 

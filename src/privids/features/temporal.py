@@ -15,6 +15,7 @@ from privids.data.table import FlowTable
 from privids.exceptions import ArtifactError, ConfigError, DataError
 
 __all__ = [
+    "TEMPORAL_RAW_COLUMNS",
     "TemporalFeatures",
     "failed_handshake",
     "temporal_from_table",
@@ -31,6 +32,8 @@ _STATS = ("flows", "rate", "distinct_dst_ports", "failed_share")
 # Raw feature columns the failed-handshake flag is read from (canonical, stripped names).
 _SYN, _RST, _BWD = "SYN Flag Count", "RST Flag Count", "Total Backward Packets"
 _PORT = "Destination Port"
+#: Raw flow columns the scoring path reads (port, then the three failed-handshake inputs).
+TEMPORAL_RAW_COLUMNS: tuple[str, ...] = (_PORT, _SYN, _RST, _BWD)
 
 
 def timestamps_to_seconds(timestamps: np.ndarray) -> np.ndarray:
@@ -377,6 +380,6 @@ def temporal_from_table(table: FlowTable, recipe: TemporalFeatures | None = None
             f"temporal features need per-flow timestamps and source addresses; got no {missing} in this data "
             f"(identifiers present: {sorted(table.meta)}); use the TrafficLabelling or improved CIC-IDS2017 files."
         )
-    raw = table.matrix((_PORT, _SYN, _RST, _BWD)).astype(np.float64)
+    raw = table.matrix(TEMPORAL_RAW_COLUMNS).astype(np.float64)
     failed = failed_handshake(syn=raw[:, 1], rst=raw[:, 2], bwd_packets=raw[:, 3])
     return recipe.compute(table.meta["timestamp"], table.meta["src_ip"], raw[:, 0], failed)

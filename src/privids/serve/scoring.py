@@ -110,7 +110,8 @@ class Scorer:
     Parameters
     ----------
     feature_names : tuple of str
-        Stored feature list, in model input order.
+        Raw columns read from each flow, in order: the stored flow features (model input order),
+        then, for a model with temporal features, the raw columns they need that are not features.
     transform : object with ``transform(raw) -> ndarray``
         The transform fitted at training time (never refitted here).
     predict : callable
@@ -119,6 +120,17 @@ class Scorer:
         Decision threshold on P(attack).
     family_names : tuple of str or None, default=None
         Class names of a multi-class head, in output order (must include ``"BENIGN"``).
+    extras : privids.features.ExtraInputs or None, default=None
+        Stored anomaly score / temporal recipe appended after the transformed features.
+    n_flow_features : int or None, default=None
+        How many leading ``feature_names`` the transform takes (None: all of them).
+
+    Notes
+    -----
+    With temporal features, each scored batch (a file, a CSV body, a JSON request) is its own
+    history: a flow's windows count the earlier flows of the same source *in that batch*, as in
+    training, where the whole training file was the history. Flows need ``timestamp`` and
+    ``src_ip`` identifiers; a flow without them is unscorable (and outside every window).
     """
 
     feature_names: tuple[str, ...]
@@ -126,6 +138,8 @@ class Scorer:
     predict: Callable[[np.ndarray], np.ndarray]
     threshold: float
     family_names: tuple[str, ...] | None = None
+    extras: Any = None
+    n_flow_features: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.threshold) <= 1.0:
@@ -149,8 +163,14 @@ class Scorer:
         except (KeyError, TypeError, ValueError) as e:
             raise ArtifactError(f"artifact metadata needs feature_names, threshold, task and label_map; got keys "
                                 f"{sorted(artifact.metadata)}. Re-save the model with privids.artifacts.") from e
-        return cls(feature_names=features, transform=artifact.transform, predict=artifact.predict_scores,
-                   threshold=threshold, family_names=fams)
+        extras = getattr(artifact, "extra_inputs", None)
+        if extras is None or extras.empty:
+            return cls(feature_names=features, transform=artifact.transform, predict=artifact.predict_scores,
+                       threshold=threshold, family_names=fams)
+        flow = tuple(artifact.flow_feature_names)
+        return cls(feature_names=tuple(artifact.input_columns), transform=artifact.transform,
+                   predict=artifact.predict_scores, threshold=threshold, family_names=fams, extras=extras,
+                   n_flow_features=len(flow))
 
     def score_matrix(self, raw: np.ndarray, *, row_status: Sequence[str] | np.ndarray | None = None,
                      identifiers: Mapping[str, np.ndarray] | None = None) -> ScoreResult:
@@ -164,12 +184,18 @@ class Scorer:
             Per-row reason from the loader why a row cannot be scored (empty string or ``"ok"``
             for a usable row).
         identifiers : dict of str to ndarray, optional
-            Identifier columns of the same length, echoed into the results.
+            Identifier columns of the same length, echoed into the results; a model with
+            temporal features reads ``timestamp`` and ``src_ip`` from them.
 
         Returns
         -------
         ScoreResult
             Exactly ``n`` results in input order.
+
+        Raises
+        ------
+        DataError
+            Wrong shapes, or a temporal model given no timestamps or source addresses at all.
         """
         raw = np.asarray(raw)
         n = raw.shape[0] if raw.ndim == 2 else -1
@@ -185,9 +211,16 @@ class Scorer:
             bad = (st != "") & (st != "ok") & np.not_equal(st, None)
             usable &= ~bad
             reason[bad] = st[bad]
+        temporal = None
+        if self.extras is not None and self.extras.temporal is not None:
+            temporal, no_history = self._temporal(raw, identifiers or {}, n)
+            reason[usable & no_history] = "no timestamp or source address (needed by the temporal features)"
+            usable &= ~no_history
+        n_flow = raw.shape[1] if self.n_flow_features is None else self.n_flow_features
+        flow_raw = raw if n_flow == raw.shape[1] else np.ascontiguousarray(raw[:, :n_flow])
         idx = np.flatnonzero(usable)
-        X = np.zeros((n, raw.shape[1]), dtype=np.float32)
-        self._transform_into(X, raw, None if idx.size == n else idx)
+        X = np.zeros((n, n_flow), dtype=np.float32)
+        self._transform_into(X, flow_raw, None if idx.size == n else idx)
         out_bad = usable & ~np.isfinite(X).all(axis=1)
         for i in np.flatnonzero(out_bad):
             cols = [self.feature_names[j] for j in np.flatnonzero(~np.isfinite(X[i]))]
@@ -200,7 +233,10 @@ class Scorer:
         family = np.full(n, "", dtype=object) if self.family_names is not None else None
         idx = np.flatnonzero(usable)
         if idx.size:
-            scores = np.asarray(self.predict(X[idx] if idx.size < n else X), dtype=np.float64)
+            Xm = X[idx] if idx.size < n else X
+            if self.extras is not None:
+                Xm = self.extras.append(Xm, temporal=None if temporal is None else temporal[idx])
+            scores = np.asarray(self.predict(Xm), dtype=np.float64)
             if self.family_names is None:
                 prob[idx] = scores.reshape(-1)
             else:
@@ -216,6 +252,29 @@ class Scorer:
                 raise DataError(f"identifier {k!r} must have one entry per row ({n}); got {v.shape[0]}.")
         return ScoreResult(row=np.arange(n, dtype=np.int64), status=status, reason=reason, probability=prob,
                            verdict=verdict, family=family, identifiers=ids)
+
+    def _temporal(self, raw: np.ndarray, identifiers: Mapping[str, np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Temporal columns for the flows that have a time and a source, and the mask of those that do not."""
+        from privids.features.extra_inputs import flow_seconds
+
+        missing = [k for k in ("timestamp", "src_ip") if k not in identifiers]
+        if missing:
+            raise DataError(f"this model uses temporal features, which need each flow's timestamp and source address; "
+                            f"got no {missing} (send Timestamp and Source IP with every flow), or score with a model "
+                            "trained without --temporal.")
+        seconds = flow_seconds(np.asarray(identifiers["timestamp"]))
+        src = np.asarray(identifiers["src_ip"], dtype=object)
+        if seconds.shape != (n,) or src.shape != (n,):
+            raise DataError(f"timestamp and src_ip must have one entry per flow ({n}); got {seconds.shape}, {src.shape}.")
+        blank = np.array([v is None or (isinstance(v, float) and v != v) or str(v).strip() == "" for v in src.tolist()],
+                         dtype=bool)
+        no_history = np.isnan(seconds) | blank
+        out = np.zeros((n, len(self.extras.temporal.names())), dtype=np.float32)
+        ok = np.flatnonzero(~no_history)
+        if ok.size:
+            out[ok] = self.extras.temporal_matrix(raw[ok], self.feature_names, timestamps=seconds[ok],
+                                                  sources=src[ok].astype(str))
+        return out, no_history
 
     def _transform_into(self, X: np.ndarray, raw: np.ndarray, rows: np.ndarray | None) -> None:
         # 1024-row blocks keep every pass of the transform inside the CPU cache: measured 2.7x less
@@ -264,6 +323,7 @@ def score_table(artifact: Any, table: Any, *, scorer: Scorer | None = None) -> S
     flows, so a column that was constant at training time may vary here without error.
     """
     sc = scorer or Scorer.from_artifact(artifact)
+    # For a temporal model these columns include the flag columns its windows read (not features).
     raw = table.matrix(sc.feature_names)
     meta = getattr(table, "meta", None) or {}
     return sc.score_matrix(raw, row_status=meta.get("row_status"), identifiers=meta)
