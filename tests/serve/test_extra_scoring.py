@@ -162,3 +162,14 @@ def test_model_without_extras_scores_as_before(tmp_path) -> None:
     want = art.predict_scores(art.transform.transform(table.matrix(art.feature_names)))
     np.testing.assert_array_equal(result.probability, want)
     assert math.isclose(art.threshold, run.detector.threshold)
+
+
+def test_evaluate_on_other_data_computes_the_windows_from_those_files(improved_mlp) -> None:
+    # Arrange: the TrafficLabelling folder was never seen; every flow is an attack.
+    art = load_artifact(improved_mlp.artifact_dir)
+    # Act
+    got = evaluate_artifact(improved_mlp.artifact_dir, shared_path(*TRAFFIC))
+    # Assert: the recall equals the share of attack verdicts of the scorer on the same files.
+    verdicts = score_table(art, load_flows(shared_path(*TRAFFIC), mode="score")).verdict
+    assert got["mode"].startswith("all rows") and got["rows_evaluated"] == len(verdicts)
+    assert got["binary"]["recall"] == pytest.approx(float(np.mean(verdicts == "attack")), abs=1e-12)
