@@ -159,8 +159,11 @@ def test_model_without_extras_scores_as_before(tmp_path) -> None:
     # Assert: the raw columns are the stored features and the scores the plain model's.
     assert scorer.extras is None and scorer.feature_names == art.feature_names
     assert "anomaly" not in art.metadata and "temporal" not in art.metadata
-    want = art.predict_scores(art.transform.transform(table.matrix(art.feature_names)))
+    plain = art.transform.transform(table.matrix(art.feature_names))
+    want = art.predict_scores(plain)
     np.testing.assert_array_equal(result.probability, want)
+    np.testing.assert_array_equal(art.model_inputs(table), plain)
+    assert art.input_columns == art.flow_feature_names == art.feature_names
     assert math.isclose(art.threshold, run.detector.threshold)
 
 

@@ -287,9 +287,7 @@ def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: s
         mode = "test split of the training data (same fingerprint, same split)"
     else:
         labels = np.asarray(table.labels).astype(str)
-        X = artifact.transform.transform(table.matrix(artifact.flow_feature_names))
-        if not extras.empty:
-            X = extras.append(X, temporal=extras.table_temporal(table))
+        X = artifact.model_inputs(table)
         split = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
         mode = "all rows (data not seen in training)"
     return {

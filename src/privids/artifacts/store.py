@@ -209,6 +209,21 @@ class ModelArtifact:
         extras = self.extra_inputs
         return self.feature_names if extras.empty else extras.raw_columns(self.flow_feature_names)
 
+    def model_inputs(self, table: Any) -> np.ndarray:
+        """Model input matrix for every row of a loaded flow table (stored transform + extra inputs).
+
+        Temporal windows run over all rows of ``table`` in arrival order, so select rows *after*
+        this call (``artifact.model_inputs(table)[keep]``) to keep every flow in the history.
+
+        Raises
+        ------
+        SchemaError, DataError
+            The table lacks a stored feature, or timestamps/source addresses a temporal model needs.
+        """
+        X = self.transform.transform(table.matrix(self.flow_feature_names))
+        extras = self.extra_inputs
+        return X if extras.empty else extras.append(X, temporal=extras.table_temporal(table))
+
     def predict_scores(self, X: np.ndarray) -> np.ndarray:
         """Raw scores for already transformed rows: P(attack) ``(n,)`` or class probabilities ``(n, K)``."""
         return raw_scores(self.model, X)
