@@ -181,23 +181,23 @@ def flow_seconds(values: np.ndarray) -> np.ndarray:
 
 
 def _require_identifiers(meta: Mapping[str, np.ndarray]) -> None:
-    missing = [raw for k, raw in _NEEDED.items() if k not in meta or not _known(meta[k]).any()]
+    missing = [raw for k, raw in _NEEDED.items() if k not in meta or not _any_known(meta[k])]
     if missing:
         raise DataError(
             f"temporal features need per-flow timestamps and source addresses; got data without the column(s) "
-            f"{missing} (identifiers present: {sorted(k for k in meta if _known(meta[k]).any())}); use TrafficLabelling, "
+            f"{missing} (identifiers present: {sorted(k for k in meta if _any_known(meta[k]))}); use TrafficLabelling, "
             "improved CIC-IDS2017 or raw CSE-CIC-IDS2018 files, or train without --temporal."
         )
 
 
-def _known(values: np.ndarray) -> np.ndarray:
+def _any_known(values: np.ndarray) -> bool:
     v = np.asarray(values)
     if v.dtype.kind == "M":
-        return ~np.isnat(v)
+        return bool((~np.isnat(v)).any())
     if v.dtype.kind == "f":
-        return np.isfinite(v)
-    return np.array([x is not None and not (isinstance(x, float) and x != x) and str(x) != "" for x in v.tolist()],
-                    dtype=bool)
+        return bool(np.isfinite(v).any())
+    # Stops at the first real value: a loaded column is either filled or absent.
+    return any(x is not None and not (isinstance(x, float) and x != x) and str(x) != "" for x in v)
 
 
 def table_rows(table: FlowTable, split: SplitView) -> np.ndarray:
