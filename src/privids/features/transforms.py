@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from privids.data.row_blocks import block_slices, map_blocks, take_rows
+from privids.data.row_blocks import block_slices, map_blocks
 from privids.exceptions import ModelError
 
 __all__ = ["CLIP", "MEDIAN_SAMPLE", "SENTINEL_FEATURES", "FlowTransform"]
@@ -34,6 +34,7 @@ MEDIAN_SAMPLE = 200_000
 SENTINEL_FEATURES = frozenset({"Init_Win_bytes_forward", "Init_Win_bytes_backward"})
 _NO_LOG = frozenset({"Destination Port"})
 _KIND = "privids.FlowTransform/1"
+_SUB_ROWS = 1024
 
 
 def _default_log(name: str) -> bool:
@@ -109,21 +110,25 @@ class FlowTransform:
 
         step = max(1, -(-n // MEDIAN_SAMPLE))
         sample_rows = np.arange(0, n, step) if rows is None else rows[::step]
-        sample = _sign_rule(take_rows(raw, sample_rows, slice(None), cols).astype(np.float32, copy=False), sentinel)
-        median = np.array([_finite_median(sample[:, j]) for j in range(len(names))])
-
-        log_idx = np.flatnonzero(log)
-        sent_log = np.flatnonzero(sentinel[log_idx])
+        # Column-major, so each column's median reads contiguous memory.
+        sample = _sign_rule(_gather(raw, sample_rows, slice(None), cols, order="F"), sentinel)
+        median = np.array([_finite_median(c) for c in sample.T])
+        del sample
+        plan = _LogPlan.of(log, sentinel)
 
         def first_pass(s: slice) -> tuple[np.ndarray, np.ndarray, tuple[int, np.ndarray, np.ndarray] | None]:
-            B = _sign_rule(take_rows(raw, rows, s, cols).astype(np.float32, copy=False), sentinel)
-            if np.isfinite(B).all():
+            B = _sign_rule(_gather(raw, rows, s, cols, order="F"), sentinel)
+            # After rule 3 only NaN and +inf can be non-finite, and both reach the column maximum.
+            hi = B.max(axis=0)
+            if np.isfinite(hi).all():
                 # Fill is a no-op on a finite block, so its moments need no caps: one pass, not two.
-                lo, hi = B.min(axis=0), B.max(axis=0)
-                return lo, hi, _moments(_log_block(B, log_idx, sent_log))
+                return B.min(axis=0), hi, _moments(plan.apply(B))
             fin = np.isfinite(B)
             return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0), None
 
+        # Moments are reduced over blocks of BLOCK_ROWS rows, column-major when columns are
+        # selected (pairwise sums along each column), merged in block order: the parameters do not
+        # depend on the thread count, and are the same bits as earlier releases computed.
         parts = map_blocks(first_pass, n)
         low = np.min([p[0] for p in parts], axis=0).astype(np.float64)
         high = np.max([p[1] for p in parts], axis=0).astype(np.float64)
@@ -133,10 +138,11 @@ class FlowTransform:
 
         slices = list(block_slices(n))
         todo = [i for i, p in enumerate(parts) if p[2] is None]
+        fill = _Fill.of(median, high)
 
         def second_pass(i: int) -> tuple[int, np.ndarray, np.ndarray]:
-            B = _apply_pre(take_rows(raw, rows, slices[i], cols), sentinel, median, low, high, log)
-            return _moments(B)
+            B = _sign_rule(_gather(raw, rows, slices[i], cols, order="F"), sentinel)
+            return _moments(plan.apply(fill.apply(B)))
 
         late = dict(zip(todo, map_blocks(lambda s: second_pass(todo[s.start]), len(todo), block=1), strict=True))
         count, mean, m2 = 0, np.zeros(len(names)), np.zeros(len(names))
@@ -181,21 +187,28 @@ class FlowTransform:
         n = X.shape[0] if rows is None else len(rows)
         out = np.empty((n, len(self.feature_names)), dtype=np.float32)
         sentinel = np.array([c in SENTINEL_FEATURES for c in self.feature_names])
-        median, low, high = np.array(self.median), np.array(self.low), np.array(self.high)
-        mean, scale, log = np.array(self.mean), np.array(self.scale), np.array(self.log, dtype=bool)
-
+        plan = _LogPlan.of(np.array(self.log, dtype=bool), sentinel)
+        fill = _Fill.of(np.array(self.median), np.array(self.high))
+        scale = np.array(self.scale)
         inv = (1.0 / scale).astype(np.float32)
-        shift = (-mean / scale).astype(np.float32)
+        shift = (-np.array(self.mean) / scale).astype(np.float32)
 
         def one(s: slice) -> None:
-            B = _apply_pre(take_rows(X, rows, s, cols), sentinel, median, low, high, log)
+            B = _sign_rule(_gather(X, rows, s, cols), sentinel)
+            if B.size and not np.isfinite(B.max()):
+                fill.apply(B)
+            plan.apply(B)
             with np.errstate(invalid="ignore", over="ignore"):
                 np.multiply(B, inv, out=B)
                 np.add(B, shift, out=B)
-            # After rules 1-3 every value is finite, so clipping alone bounds the result.
-            np.clip(B, -CLIP, CLIP, out=out[s])
+            # After rules 1-3 every value is finite, so clipping alone bounds the result
+            # (minimum then maximum: the same values as np.clip, at half its cost).
+            np.minimum(B, CLIP, out=B)
+            np.maximum(B, -CLIP, out=out[s])
 
-        map_blocks(one, n)
+        # Elementwise work: blocks sized to stay in the core's cache (the result does not depend
+        # on the block size).
+        map_blocks(one, n, block=_cache_rows(len(self.feature_names)))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,6 +263,34 @@ def _columns(X: np.ndarray, names: tuple[str, ...], columns: Sequence[int] | Non
     return [int(c) for c in columns]
 
 
+def _cache_rows(n_cols: int) -> int:
+    """Rows per block for elementwise passes: about 1 MB of float32."""
+    return max(256, (1 << 18) // max(1, n_cols))
+
+
+def _gather(
+    X: np.ndarray, rows: np.ndarray | None, s: slice, cols: list[int], *, order: str = "C"
+) -> np.ndarray:
+    """Rows ``rows[s]`` (or ``s``) and columns ``cols`` of ``X`` as a fresh float32 block.
+
+    A column selection comes out in ``order``; a block of every column is always C-ordered.
+    """
+    if len(cols) == X.shape[1] and cols == list(range(X.shape[1])):
+        if rows is None:
+            return np.array(X[s], dtype=np.float32, copy=True)
+        # np.take copies whole rows, cheaper than fancy indexing for a 2-D gather.
+        return np.take(X, rows[s], axis=0).astype(np.float32, copy=False)
+    start, stop, _ = s.indices(X.shape[0] if rows is None else len(rows))
+    out = np.empty((max(0, stop - start), len(cols)), dtype=np.float32, order=order)
+    # NumPy copies a column selection one column at a time: on a tall block every column is a
+    # strided sweep out of cache, so select columns on short row runs.
+    for a in range(start, stop, _SUB_ROWS):
+        sub = slice(a, min(a + _SUB_ROWS, stop))
+        part = X[sub] if rows is None else np.take(X, rows[sub], axis=0)
+        out[a - start : sub.stop - start] = part[:, cols]
+    return out
+
+
 def _finite_median(col: np.ndarray) -> float:
     fin = col[np.isfinite(col)]
     return float(np.median(fin.astype(np.float64))) if fin.size else 0.0
@@ -272,38 +313,51 @@ def _moments(B: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return B.shape[0], mu, np.einsum("ij,ij->j", d, d, dtype=np.float64)
 
 
-def _log_block(B: np.ndarray, log_idx: np.ndarray, sent_log: np.ndarray) -> np.ndarray:
-    """Rule 4 in place: after rule 3 only sentinel columns can be negative (exactly -1)."""
-    if log_idx.size == 0:
+@dataclass(frozen=True)
+class _Fill:
+    """Rules 1-2 after rule 3: NaN -> median, +inf -> high (rule 3 already removed -inf)."""
+
+    median: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, median: np.ndarray, high: np.ndarray) -> _Fill:
+        return cls(np.asarray(median).astype(np.float32), np.asarray(high).astype(np.float32))
+
+    def apply(self, B: np.ndarray) -> np.ndarray:
+        np.copyto(B, self.median, where=np.isnan(B))
+        np.copyto(B, self.high, where=np.isposinf(B))
         return B
-    n_cols = B.shape[1]
-    plain = np.setdiff1d(np.arange(n_cols), log_idx)
-    saved = B[:, plain] if plain.size else None
-    sent_cols = log_idx[sent_log]
-    neg = B[:, sent_cols] < 0 if sent_cols.size else None
-    if neg is not None:
-        B[:, sent_cols] = np.abs(B[:, sent_cols])
-    # log1p over the whole block in one pass, then put back the few columns that take no log:
-    # cheaper than gathering and scattering the log columns.
-    np.log1p(B, out=B)
-    if saved is not None:
-        B[:, plain] = saved
-    if neg is not None and neg.any():
-        sub = B[:, sent_cols]
-        sub[neg] = -sub[neg]
-        B[:, sent_cols] = sub
-    return B
 
 
-def _apply_pre(
-    block: np.ndarray, sentinel: np.ndarray, median: np.ndarray, low: np.ndarray, high: np.ndarray, log: np.ndarray
-) -> np.ndarray:
-    """Rules 1-4 on a raw block (float32 out)."""
-    B = _sign_rule(block.astype(np.float32, copy=False), sentinel)
-    if not np.isfinite(B).all():
-        shape = B.shape
-        B = np.where(np.isnan(B), np.broadcast_to(median, shape), B)
-        B = np.where(B == np.inf, np.broadcast_to(high, shape), B)
-        B = np.where(B == -np.inf, np.broadcast_to(low, shape), B).astype(np.float32)
-    idx = np.flatnonzero(log)
-    return _log_block(B, idx, np.flatnonzero(sentinel[idx]))
+@dataclass(frozen=True)
+class _LogPlan:
+    """Rule 4 in place: after rule 3 only sentinel columns can be negative (exactly -1)."""
+
+    log_idx: np.ndarray
+    plain: np.ndarray
+    sent_cols: np.ndarray
+
+    @classmethod
+    def of(cls, log: np.ndarray, sentinel: np.ndarray) -> _LogPlan:
+        log_idx = np.flatnonzero(log)
+        plain = np.flatnonzero(~np.asarray(log, dtype=bool))
+        return cls(log_idx, plain, log_idx[sentinel[log_idx]])
+
+    def apply(self, B: np.ndarray) -> np.ndarray:
+        if self.log_idx.size == 0:
+            return B
+        saved = B[:, self.plain] if self.plain.size else None
+        neg = B[:, self.sent_cols] < 0 if self.sent_cols.size else None
+        if neg is not None:
+            B[:, self.sent_cols] = np.abs(B[:, self.sent_cols])
+        # log1p over the whole block in one pass, then put back the few columns that take no log:
+        # cheaper than gathering and scattering the log columns.
+        np.log1p(B, out=B)
+        if saved is not None:
+            B[:, self.plain] = saved
+        if neg is not None and neg.any():
+            sub = B[:, self.sent_cols]
+            sub[neg] = -sub[neg]
+            B[:, self.sent_cols] = sub
+        return B
