@@ -88,3 +88,40 @@ def test_anomaly_feature_from_the_config_file(tmp_path) -> None:
     art = load_artifact(tmp_path / "m")
     assert art.feature_names[-1] == "anomaly_benign_distance" and len(art.metadata["anomaly"]["centres"]) == 3
     assert "temporal" not in art.metadata
+
+
+@pytest.fixture
+def demo_days(tmp_path):
+    """Two disjoint demo draws: training flows and unseen flows (MachineLearningCVE header)."""
+    train_dir, other_dir = tmp_path / "train", tmp_path / "other"
+    generate_demo_flows(2500, rng=3, path=train_dir)
+    generate_demo_flows(1200, rng=4, path=other_dir)
+    return train_dir, other_dir
+
+
+def test_explain_works_on_a_model_with_the_anomaly_feature(demo_days, tmp_path, small_gbt):
+    """Regression: explain used the flow features only and refused the model's extra input column."""
+    train_dir, other_dir = demo_days
+    out = tmp_path / "m"
+    assert _invoke("train", "--data", str(train_dir), "--out", str(out), "--config", str(small_gbt),
+                   "--anomaly-feature").exit_code == 0
+    for data in (train_dir, other_dir):
+        res = _invoke("explain", "--model", str(out), "--data", str(data), "--top", "3", "--repeats", "1", "--json")
+        assert res.exit_code == 0, res.output
+        report = json.loads(res.output)
+        names = json.dumps(report)
+        assert "anomaly_benign_distance" in names
+
+
+def test_update_fine_tunes_a_dp_model_with_the_anomaly_feature(demo_days, tmp_path):
+    """Regression: update built inputs without the extra column, so the MLP saw the wrong width."""
+    train_dir, other_dir = demo_days
+    out = tmp_path / "dp"
+    res = _invoke("train", "--data", str(train_dir), "--out", str(out), "--dp", "--target-epsilon", "2",
+                  "--epochs", "1", "--batch-size", "128", "--anomaly-feature")
+    assert res.exit_code == 0, res.output
+    res = _invoke("update", "--model", str(out), "--data", str(other_dir), "--epsilon", "1", "--budget", "10", "--budget-delta", "1e-3", "--json")
+    assert res.exit_code == 0, res.output
+    new = load_artifact(tmp_path / "dp-v2")
+    assert new.feature_names == load_artifact(out).feature_names
+    assert not new.extra_inputs.empty

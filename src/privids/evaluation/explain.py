@@ -29,6 +29,7 @@ from privids.evaluation.importance import (
 from privids.evaluation.importance_plot import plot_importance
 from privids.evaluation.shap_importance import sampled_shap_importance, tree_shap_importance
 from privids.exceptions import DataError
+from privids.features.extra_inputs import apply_extra_inputs
 from privids.features.pipeline import prepare_data
 
 __all__ = [
@@ -286,7 +287,11 @@ def _whole_file(model: ExplainableModel, table: FlowTable, cfg: DataConfig) -> P
     if not keep.any():
         raise DataError("explain needs labelled flows; got only empty labels; pass a labelled file.")
     labels = table.labels[keep]
-    X = model.transform.transform(table.matrix(model.feature_names)[keep])
+    if hasattr(model, "model_inputs"):
+        # Stored transform plus any extra inputs; temporal windows need every row, so select after.
+        X = np.asarray(model.model_inputs(table))[keep]
+    else:
+        X = model.transform.transform(table.matrix(model.feature_names)[keep])
     view = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
     return PreparedData(
         train=view, val=view, test=view, feature_names=tuple(model.feature_names), transform=model.transform,
@@ -344,10 +349,11 @@ def explain_artifact(
     same = False
     try:
         data = prepare_data(table, cfg)
-        same = (
-            tuple(data.feature_names) == tuple(model.feature_names)
-            and data.transform.to_dict() == model.metadata.get("transform")
-        )
+        extras = getattr(model, "extra_inputs", None)
+        flow_names = tuple(getattr(model, "flow_feature_names", model.feature_names))
+        same = tuple(data.feature_names) == flow_names and data.transform.to_dict() == model.metadata.get("transform")
+        if same and extras is not None and not extras.empty:
+            data = apply_extra_inputs(data, table, extras)
     except DataError:
         pass  # too small or single-class to split: certainly not the data the model was trained on
     note = "explained on the model's own test split (rebuilt from the stored data settings)"

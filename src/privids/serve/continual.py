@@ -148,8 +148,9 @@ def _training_rows(artifact: Any, table: Any) -> tuple[np.ndarray, np.ndarray, d
     empty = labels == ""
     skipped["empty label"] = int((empty & keep).sum())
     keep &= ~empty
-    raw = table.matrix(artifact.feature_names)[keep]
-    X = np.asarray(artifact.transform.transform(raw), dtype=np.float32)
+    # model_inputs: stored transform plus any extra inputs (anomaly score, temporal windows over
+    # every row of the file, so rows are selected only afterwards).
+    X = np.asarray(artifact.model_inputs(table), dtype=np.float32)[keep]
     finite = np.isfinite(X).all(axis=1)
     skipped["non-finite after transform"] = int((~finite).sum())
     X, labels = X[finite], labels[keep][finite]
