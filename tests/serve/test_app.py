@@ -47,6 +47,7 @@ def test_health_and_model(client: TestClient, dp_artifact_dir: Path) -> None:
     assert m["epsilon_spent"] == pytest.approx(art.privacy["epsilon"]) and m["privacy"]["delta"] == art.privacy["delta"]
     assert m["feature_names"] == list(art.feature_names) and m["kind"] == "mlp"
     assert "transform" not in m and m["ledger"] is None and m["limits"] == {"max_rows": 20, "max_bytes": 64_000}
+    assert m["input_columns"] == list(art.feature_names)  # no extra inputs: the raw columns are the features
 
 
 @pytest.mark.parametrize("raw_names", [False, True], ids=["stripped-names", "raw-names"])

@@ -12,8 +12,9 @@ from privids.privacy.ledger import PrivacyLedger
 __all__ = ["epsilon_spent", "ledger_of", "model_summary"]
 
 # Metadata keys never exposed over the API: the transform holds per-feature training statistics
-# (means, scales, caps) that the DP accounting of the weights does not cover.
-_PRIVATE_KEYS = frozenset({"transform", "transform_params"})
+# (means, scales, caps) and the anomaly score the centres of benign training flows; the DP
+# accounting of the weights covers neither.
+_PRIVATE_KEYS = frozenset({"transform", "transform_params", "anomaly"})
 
 
 def ledger_of(metadata: Mapping[str, Any]) -> PrivacyLedger | None:
@@ -83,6 +84,10 @@ def model_summary(artifact: Any) -> dict[str, Any]:
     meta: Mapping[str, Any] = artifact.metadata
     out = {k: v for k, v in meta.items() if k not in _PRIVATE_KEYS}
     out["kind"] = getattr(artifact, "kind", meta.get("kind"))
+    # The raw columns a client must send (flow features, plus timestamp/source for temporal models).
+    columns = getattr(artifact, "input_columns", None)
+    if columns is not None:
+        out["input_columns"] = list(columns)
     eps = epsilon_spent(meta)
     out["epsilon_spent"] = eps
     led = ledger_of(meta)
