@@ -12,7 +12,7 @@ from privids.config import PrivacyConfig, TrainConfig
 from privids.evaluation.detectors import evaluate_detector, train_detector
 from privids.evaluation.metrics import binary_report
 from privids.evaluation.thresholds import choose_threshold
-from privids.exceptions import ConfigError
+from privids.exceptions import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,14 @@ def test_case_11_rare_classes_are_reported_not_zeroed(tmp_path):
     assert {"Heartbleed", "Web Attack"} <= set(mc["excluded_from_macro"])
     supported = [row["f1"] for row in mc["per_class"].values() if row["support"] > 0]
     assert mc["macro_f1"] == pytest.approx(sum(supported) / len(supported))
+
+
+@pytest.mark.parametrize("keep", [0, 1], ids=["benign-only", "attack-only"])
+def test_single_class_training_split_is_refused(data, keep):
+    # All-attack data (e.g. the reserialized attack captures) used to "train" to F1 0.999.
+    rows = data.train.y == keep
+    train = dataclasses.replace(data.train, X=data.train.X[rows], y=data.train.y[rows],
+                                labels=data.train.labels[rows], families=data.train.families[rows])
+    missing = "attack" if keep == 0 else "BENIGN"
+    with pytest.raises(DataError, match=f"needs both benign and attack flows.*no {missing} flows"):
+        train_detector(dataclasses.replace(data, train=train), TrainConfig(epochs=1), rng=0)

@@ -14,7 +14,7 @@ from privids.config import PrivacyConfig, TrainConfig
 from privids.data.dataset import PreparedData, SplitView
 from privids.evaluation.metrics import BENIGN, attack_scores, binary_report, multiclass_report
 from privids.evaluation.thresholds import choose_threshold
-from privids.exceptions import ConfigError
+from privids.exceptions import ConfigError, DataError
 from privids.models.predict import predict_scores
 from privids.models.registry import get_trainer
 from privids.models.train import train_mlp_history
@@ -129,11 +129,22 @@ def train_detector(
     ------
     ConfigError
         Unknown model, or ``privacy`` with a non-MLP model.
+    DataError
+        A training split with one class only (all attack or all benign).
 
     Notes
     -----
     The test split is not touched here; the threshold comes from validation only.
     """
+    classes = np.unique(data.train.y)
+    if classes.size < 2:
+        # One class leaves nothing to separate: the model learns a constant, the threshold is
+        # arbitrary and the test "F1" only restates the class balance (no false alarms possible).
+        found = sorted(set(map(str, data.train.labels)))
+        missing = "BENIGN" if classes.size and int(classes[0]) == 1 else "attack"
+        raise DataError(f"the training split needs both benign and attack flows; got {len(data.train)} rows with "
+                        f"labels {found[:8]}{' ...' if len(found) > 8 else ''} and no {missing} flows. "
+                        f"Add files with {missing} flows to --data (e.g. a benign day next to the attack capture).")
     gen = as_generator(rng)
     start = time.perf_counter()
     model, losses, spent = _fit_model(data, cfg, privacy, gen)
