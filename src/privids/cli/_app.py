@@ -42,6 +42,10 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Help strings name TOML sections ("[data], [train]"); Rich markup read them as tags and
+        # dropped them. Markdown keeps brackets literal and still renders Typer's panels (None
+        # falls back to Click's formatter, which then prints Typer's escaped "\\[default: ...]").
+        rich_markup_mode="markdown",
     )
     for name in _COMMAND_MODULES:
         importlib.import_module(f"privids.cli.{name}").register(app)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from privids.exceptions import PrivIDSError
 
@@ -24,7 +25,9 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PrivIDSError as e:
-            _err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+            # Messages quote user input and TOML sections ("[train]", "['lr']"): escaped, so Rich
+            # prints them instead of reading them as markup tags.
+            _err.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False)
             raise typer.Exit(code=e.exit_code) from e
 
     return wrapper  # type: ignore[return-value]
