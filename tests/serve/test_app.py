@@ -95,8 +95,17 @@ def test_csv_body_in_any_schema(client: TestClient, dp_artifact_dir: Path) -> No
         ({"content": b"a" * 64_001, "headers": {"Content-Type": "application/json"}}, 413, "body", "limited to 64000"),
         ({"content": b"Flow ID,Foo\n1,2\n", "headers": {"Content-Type": "text/csv"}}, 422, "body", "schema"),
         ({"content": b"  \n", "headers": {"Content-Type": "text/csv"}}, 400, "body", "CSV body is empty"),
+        # 30 KB, under the size limit, but deeper than the JSON parser's recursion limit (was a 500).
+        ({"content": b"[" * 15_000 + b"]" * 15_000, "headers": {"Content-Type": "application/json"}}, 400, "body",
+         "nests JSON arrays/objects too deeply"),
+        # Only application/json and text/csv are accepted; text/plain used to be parsed as CSV and a
+        # missing type as JSON.
+        ({"content": b"Flow ID,Foo\n1,2\n", "headers": {"Content-Type": "text/plain"}}, 415, "Content-Type",
+         "got 'text/plain'"),
+        ({"content": b"[]"}, 415, "Content-Type", "got no Content-Type header"),
     ],
-    ids=["bad-json", "bad-type", "missing-feature", "too-many-rows", "too-big", "unknown-csv-schema", "empty-csv"],
+    ids=["bad-json", "bad-type", "missing-feature", "too-many-rows", "too-big", "unknown-csv-schema", "empty-csv",
+         "deeply-nested-json", "text-plain", "no-content-type"],
 )
 def test_bad_requests_get_4xx_naming_the_field(client: TestClient, kwargs: dict, status: int, field: str,
                                                 match: str) -> None:

@@ -19,8 +19,11 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-_JSON_TYPES = ("application/json", "")
-_CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+# Exactly these two media types (parameters such as charset are ignored). A missing or other
+# type is refused with 415 rather than guessed: a guess turns a client bug into a 4xx about
+# the body's content that points at the wrong problem.
+_JSON_TYPE = "application/json"
+_CSV_TYPE = "text/csv"
 
 
 async def _read_bounded(request: Request, max_bytes: int) -> bytes:
@@ -70,8 +73,9 @@ def create_app(artifact: Any, *, max_rows: int = 10_000, max_bytes: int = 8 * 10
     Notes
     -----
     Routes: ``POST /score`` takes a JSON list of flows keyed by feature name (raw or stripped
-    CIC names; ``{"flows": [...]}`` also works) or a CSV body (``Content-Type: text/csv``) in any
-    supported schema; ``GET /health``; ``GET /model`` returns the stored metadata with the epsilon
+    CIC names; ``{"flows": [...]}`` also works; ``Content-Type: application/json``) or a CSV body
+    (``Content-Type: text/csv``) in any supported schema; any other or a missing Content-Type
+    gets 415; ``GET /health``; ``GET /model`` returns the stored metadata with the epsilon
     spent and the privacy ledger. The model state is read-only after start-up, so a failed
     request cannot change what the next one sees.
     """
@@ -107,19 +111,27 @@ def create_app(artifact: Any, *, max_rows: int = 10_000, max_bytes: int = 8 * 10
     async def score(request: Request) -> JSONResponse:
         body = await _read_bounded(request, max_bytes)
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if ctype in _CSV_TYPES:
+        if ctype == _CSV_TYPE:
             result = score_csv_bytes(artifact, body, scorer=scorer, max_rows=max_rows)
-        elif ctype in _JSON_TYPES:
+        elif ctype == _JSON_TYPE:
             try:
                 payload = json.loads(body)
             except (UnicodeDecodeError, json.JSONDecodeError) as e:
                 raise RequestError(f"body is not valid JSON: {e}. Send a JSON list of flows or a CSV body "
                                    "with Content-Type: text/csv.", field="body", status=400) from e
+            except RecursionError as e:
+                # A few hundred KB of "[[[[..." is under the size limit yet exhausts the parser's
+                # stack; a flow list never nests deeper than list > object > value.
+                raise RequestError("body nests JSON arrays/objects too deeply to parse; got more levels than "
+                                   "Python's recursion limit. Send a flat list of flow objects "
+                                   "(or {\"columns\": [...], \"rows\": [[...], ...]}).",
+                                   field="body", status=400) from e
             parsed = flows_from_json(payload, scorer.feature_names, max_rows=max_rows)
             result = scorer.score_matrix(parsed.raw, identifiers=parsed.identifiers)
         else:
-            raise RequestError(f"Content-Type must be application/json or text/csv; got {ctype!r}.",
-                               field="Content-Type", status=415)
+            got = repr(ctype) if ctype else "no Content-Type header"
+            raise RequestError(f"Content-Type must be application/json or text/csv; got {got}. Set the header, "
+                               "e.g. -H 'Content-Type: application/json'.", field="Content-Type", status=415)
         return JSONResponse(_response(result))
 
     return app
