@@ -17,38 +17,45 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from privids.data.quirks import cell_counts, finite_rows, padding_rows
 from privids.data.report import FileReport, line_set
 from privids.data.schema import CANONICAL_FEATURES, ColumnMapping, map_columns
 from privids.exceptions import ParseError, SchemaError
 
-__all__ = ["ParsedFile", "parse_csv_bytes", "parse_csv_file"]
+__all__ = ["LabelColumn", "ParsedFile", "parse_csv_bytes", "parse_csv_file"]
 
 _BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
 class ParsedFile:
-    """One file's rows, still per file; ``loaders`` concatenates and labels them.
+    """One file's rows, still per file; ``loaders`` copies the features out and labels them.
 
     Attributes
     ----------
-    features : polars.DataFrame
-        Float32 canonical features, columns in :data:`CANONICAL_FEATURES` order (null for empty
-        or unparseable cells). Kept columnar: the loader converts all files to one row-major
-        matrix in a single pass.
-    labels : polars.Series or None
-        Raw label text (lossy UTF-8; None when the file has no label column).
+    frame : polars.DataFrame or None
+        The parsed columns (Float32 features, null for empty or unparseable cells), every data
+        row of the file; the loader copies the kept rows of ``feature_columns`` into the table's
+        matrix and then drops the frame (None afterwards).
+    feature_columns : list of str
+        Column of ``frame`` holding each of :data:`CANONICAL_FEATURES`, in order.
+    keep : ndarray of bool or None
+        Rows of ``frame`` that are flows of the table (None: all of them).
+    labels : LabelColumn or None
+        The kept rows' labels (None when the file has no label column).
     identifiers : dict of str to polars.Series
-        Identifier columns as text.
+        Identifier columns as text, kept rows only.
     lines : ndarray of int64
-        1-based line of each row in the file (the header is line 1).
+        1-based line of each kept row in the file (the header is line 1).
     status : ndarray of object
         ``""`` or why the row cannot be scored (score mode only).
     report : FileReport
     """
 
-    features: pl.DataFrame
-    labels: pl.Series | None
+    frame: pl.DataFrame | None
+    feature_columns: list[str]
+    keep: np.ndarray | None
+    labels: LabelColumn | None
     identifiers: dict[str, pl.Series]
     lines: np.ndarray
     status: np.ndarray
@@ -57,7 +64,32 @@ class ParsedFile:
     @property
     def n(self) -> int:
         """Number of flow rows."""
-        return int(self.features.height)
+        return int(self.lines.size)
+
+
+@dataclass(frozen=True)
+class LabelColumn:
+    """Labels as codes into the distinct stripped spellings (text work once per spelling).
+
+    Attributes
+    ----------
+    codes : ndarray of int32
+        Per kept row, an index into ``values``.
+    values : list of str
+        Distinct labels with surrounding whitespace stripped (``""`` for an empty cell).
+    """
+
+    codes: np.ndarray
+    values: list[str]
+
+
+def _label_codes(raw: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """Per-row codes into the stripped distinct values of a label column (null -> ``""``)."""
+    distinct = raw.drop_nulls().unique().sort()
+    # Strip with the same polars rule as always, but once per distinct spelling, not per row.
+    stripped = distinct.str.strip_chars().to_list()
+    codes = raw.cast(pl.Enum(distinct.to_list())).to_physical().fill_null(len(stripped)).to_numpy()
+    return codes.astype(np.int32, copy=False), [*stripped, ""]
 
 
 _HEAD = 1 << 16
@@ -146,26 +178,6 @@ def _cast_text(df: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, dict[st
         if mask.any():
             bad[c] = mask
     return out, bad
-
-
-def _column_stats(df: pl.DataFrame, col: dict[str, str], rep: FileReport, keep: pl.Series | None) -> None:
-    exprs = []
-    for canon in CANONICAL_FEATURES:
-        c = pl.col(col[canon]) if keep is None else pl.col(col[canon]).filter(keep)
-        exprs += [
-            c.is_infinite().sum().alias(f"inf|{canon}"),
-            c.is_nan().sum().alias(f"nan|{canon}"),
-            c.is_null().sum().alias(f"empty|{canon}"),
-            (c < 0).sum().alias(f"neg|{canon}"),
-        ]
-    stats = df.select(exprs).row(0, named=True)
-    for canon in CANONICAL_FEATURES:
-        kinds = {k: int(stats[f"{k}|{canon}"] or 0) for k in ("inf", "nan", "empty")}
-        if any(kinds.values()):
-            rep.nonfinite[canon] = kinds
-        neg = int(stats[f"neg|{canon}"] or 0)
-        if neg:
-            rep.negatives[canon] = neg
 
 
 def _duplicate_conflicts(
@@ -304,54 +316,54 @@ def _parse(
         )
     del text
 
-    pad = df.select(pl.all_horizontal([pl.col(c).is_null() for c in df.columns]).alias("p"))["p"].to_numpy()
-    keep = ~pad
-    rep.padding_rows = line_set(lines[pad])
-    if label_col is not None:
-        lab = df[label_col].str.strip_chars()
-        empty_label = (lab.is_null() | (lab.str.len_chars() == 0)).fill_null(True).to_numpy() & keep
+    pad = padding_rows(df)
+    keep = np.ones(n, dtype=bool) if pad is None else ~pad
+    rep.padding_rows = line_set(lines[pad] if pad is not None else lines[:0])
+    label_codes, label_values = (None, None) if label_col is None else _label_codes(df[label_col])
+    if label_codes is not None:
+        empty_value = np.array([v == "" for v in label_values])
+        empty_label = empty_value[label_codes] & keep
         rep.empty_labels = line_set(lines[empty_label])
         if mode == "train" and empty_label.any():
             keep &= ~empty_label
             rep.dropped["empty label"] = int(empty_label.sum())
 
-    # Column statistics over the flow rows only (padding / excluded rows masked, not copied).
-    _column_stats(df, col, rep, None if keep.all() else pl.Series(keep))
+    # Column statistics over the flow rows only (padding / excluded rows counted apart, not copied).
+    counts = cell_counts(df, col, None if keep.all() else ~keep)
+    for canon in CANONICAL_FEATURES:
+        inf, nan, empty, neg = counts[canon]
+        if inf or nan or empty:
+            rep.nonfinite[canon] = {"inf": inf, "nan": nan, "empty": empty}
+        if neg:
+            rep.negatives[canon] = neg
     if dup_col is not None:
         rep.duplicate_column = _duplicate_conflicts(df, col["Fwd Header Length"], dup_col, lines, keep)
     else:
         rep.duplicate_column = {"present": False}
 
-    feat_cols = [col[c] for c in CANONICAL_FEATURES]
-    finite = df.select(
-        pl.all_horizontal([pl.col(c).is_finite().fill_null(False) for c in feat_cols]).alias("f")
-    )["f"].to_numpy()
-    nonfinite_rows = keep & ~finite
+    finite = finite_rows(df, col, counts)
+    nonfinite_rows = keep & ~finite if finite is not None else np.zeros(n, dtype=bool)
     rep.nonfinite_rows = line_set(lines[nonfinite_rows])
     if mode == "train" and nonfinite == "drop" and nonfinite_rows.any():
         rep.dropped["non-finite feature (Infinity/NaN/empty)"] = int(nonfinite_rows.sum())
-        keep &= finite
+        keep &= ~nonfinite_rows
 
-    features = _feature_frame(df, feat_cols, keep)
     lines = lines[keep]
-    status = np.full(features.height, "", dtype=object)
+    status = np.full(lines.size, "", dtype=object)
     for c, mask in bad.items():
         m = mask[keep]
         name = canon_of.get(c, "Fwd Header Length")
         status[m] = f"not a number in column {name!r}"
         rep.unparseable[name] = line_set(lines[m])
 
-    keep_s = None if keep.all() else pl.Series(keep)
+    every = bool(keep.all())
+    keep_s = None if every else pl.Series(keep)
     labels = None
-    if label_col is not None:
-        labels = df[label_col] if keep_s is None else df[label_col].filter(keep_s)
-        labels = labels.str.strip_chars().fill_null("")
+    if label_codes is not None:
+        labels = LabelColumn(codes=label_codes if every else label_codes[keep], values=label_values)
     idents = {key: (df[f"column_{i + 1}"] if keep_s is None else df[f"column_{i + 1}"].filter(keep_s))
               for key, i in mapping.identifiers.items()}  # fmt: skip
-    rep.rows = int(features.height)
-    return ParsedFile(features=features, labels=labels, identifiers=idents, lines=lines, status=status, report=rep)
-
-
-def _feature_frame(df: pl.DataFrame, cols: list[str], keep: np.ndarray) -> pl.DataFrame:
-    frame = df.select([pl.col(c).alias(name) for c, name in zip(cols, CANONICAL_FEATURES, strict=True)])
-    return frame if keep.all() else frame.filter(pl.Series(keep))
+    rep.rows = int(lines.size)
+    feature_columns = [col[c] for c in CANONICAL_FEATURES]
+    return ParsedFile(frame=df, feature_columns=feature_columns, keep=None if every else keep, labels=labels,
+                      identifiers=idents, lines=lines, status=status, report=rep)  # fmt: skip

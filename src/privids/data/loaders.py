@@ -21,6 +21,7 @@ from privids.data import cache as _cache
 from privids.data.capture_time import day_from_name, parse_timestamps, weekday_names
 from privids.data.csvfile import ParsedFile, parse_csv_bytes, parse_csv_file
 from privids.data.labels import canonical_label
+from privids.data.matrix import RowBuffer
 from privids.data.report import DataReport, FileReport
 from privids.data.row_blocks import workers
 from privids.data.schema import CANONICAL_FEATURES, map_columns
@@ -68,11 +69,14 @@ def _parse_source(path: Path, mode: str, nonfinite: str) -> Iterator[ParsedFile]
 def _labels(parsed: ParsedFile, rep: FileReport) -> np.ndarray | None:
     if parsed.labels is None:
         return None
-    raw = parsed.labels
-    cats = raw.unique().sort().to_list()
-    codes = raw.cast(pl.Enum(cats)).to_physical().to_numpy()
-    canon = [sys.intern(canonical_label(c)) for c in cats]
-    counts = np.bincount(codes, minlength=len(cats))
+    col = parsed.labels
+    # Distinct raw spellings can strip to the same label: count per stripped spelling.
+    cats = sorted(set(col.values))
+    index = {c: i for i, c in enumerate(cats)}
+    to_cat = np.array([index[v] for v in col.values], dtype=np.int64)
+    counts = np.bincount(to_cat, weights=np.bincount(col.codes, minlength=len(col.values)), minlength=len(cats))
+    counts = counts.astype(np.int64)
+    canon = [sys.intern(canonical_label(c)) if n else c for c, n in zip(cats, counts, strict=True)]
     rep.label_spellings = {
         c: {"canonical": k, "rows": int(n)} for c, k, n in zip(cats, canon, counts, strict=True) if c != k and n
     }
@@ -81,7 +85,7 @@ def _labels(parsed: ParsedFile, rep: FileReport) -> np.ndarray | None:
         if n:
             totals[k] = totals.get(k, 0) + int(n)
     rep.label_counts = dict(sorted(totals.items()))
-    return np.array(canon, dtype=object)[codes]
+    return np.array([canon[i] for i in to_cat], dtype=object)[col.codes]
 
 
 def _meta(parsed: ParsedFile, source: str) -> dict[str, np.ndarray]:
@@ -93,10 +97,12 @@ def _meta(parsed: ParsedFile, source: str) -> dict[str, np.ndarray]:
     if "timestamp" in parsed.identifiers:
         ts, parsed.report.timestamps_pm_fixed = parse_timestamps(parsed.identifiers["timestamp"])
         parsed.report.timestamps_unparsed = int(np.isnat(ts).sum())
+        day = weekday_names(ts)
+        day[day == ""] = day_from_name(source)
     else:
+        # No timestamps: every row's day is the one the file name gives.
         ts = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-    day = weekday_names(ts)
-    day[day == ""] = day_from_name(source)
+        day = np.full(n, sys.intern(day_from_name(source)), dtype=object)
     meta["timestamp"] = ts
     meta["day"] = day
     meta["source_file"] = np.full(n, sys.intern(source), dtype=object)
@@ -113,7 +119,8 @@ def _options_key(digests: list[str], mode: str, nonfinite: str) -> str:
     return h.hexdigest()
 
 
-def _assemble(blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]) -> tuple:
+def _join(blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]) -> tuple:
+    """Labels and metadata of all files, concatenated in file order."""
     keys = sorted({k for b in blocks for k in b[2]})
     any_labels = any(b[1] is not None for b in blocks)
     meta: dict[str, list[np.ndarray]] = {k: [] for k in keys}
@@ -129,21 +136,34 @@ def _assemble(blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.nda
                 meta[k].append(np.full(rows, np.datetime64("NaT"), dtype="datetime64[s]"))
             else:
                 meta[k].append(np.full(rows, "", dtype=object))
-    # One conversion of all files into the row-major matrix (polars writes it directly; copying
-    # per-file blocks into a preallocated array costs about five times more).
-    frames = [b[0].features for b in blocks]
-    blocks.clear()
-    if frames:
-        X = pl.concat(frames, how="vertical", rechunk=False).to_numpy(order="c")
-    else:
-        X = np.empty((0, len(CANONICAL_FEATURES)), dtype=np.float32)
-    del frames
-    if X.dtype != np.float32:
-        X = X.astype(np.float32)
-    if X.ndim != 2 or X.shape[1] != len(CANONICAL_FEATURES):
-        X = X.reshape(-1, len(CANONICAL_FEATURES))
     joined = {k: (np.concatenate(v) if v else np.empty(0, dtype=object)) for k, v in meta.items()}
-    return X, (np.concatenate(labels) if any_labels else None), joined
+    return (np.concatenate(labels) if any_labels else None), joined
+
+
+def _copy_features(matrix: RowBuffer, frame: pl.DataFrame, columns: list[str], keep: np.ndarray | None) -> None:
+    """Append the kept rows of ``columns`` to ``matrix``, one parsed chunk at a time.
+
+    polars 2 leaves a parsed file in chunks (about a hundred per column, the same boundaries in
+    every column): a chunk's slice is a zero-copy NumPy view, where a whole column would first be
+    copied into one piece.
+    """
+    series = [frame.get_column(c) for c in columns]
+    lengths = series[0].chunk_lengths() if series else []
+    if any(s.chunk_lengths() != lengths for s in series[1:]):
+        series = [s.rechunk() for s in series]
+        lengths = [frame.height]
+    start = 0
+    for length in lengths:
+        part = None if keep is None else keep[start : start + length]
+        matrix.append([s.slice(start, length).to_numpy() for s in series], part)
+        start += length
+
+
+def _expected_rows(first: ParsedFile, files: list[Path]) -> int:
+    """Rows to reserve for the table: the first file's rows per byte times all the input bytes."""
+    total = sum(f.stat().st_size for f in files)
+    per_byte = first.n / max(1, first.report.bytes)
+    return int(per_byte * max(total, first.report.bytes) * 1.1) + 1
 
 
 def load_flows(
@@ -192,22 +212,36 @@ def load_flows(
     files = source_files(path)
     cdir = None if cache_dir is None else Path(cache_dir)
     hashing: ThreadPoolExecutor | None = None
+    digest_job: Future | None = None
+    digests: list[str] = []
     if cdir is not None:
         digests = [_cache.content_digest(f, cdir) for f in files]
         hit = _cache.load_cached(cdir, _options_key(digests, mode, nonfinite))
         if hit is not None:
             return hit
-        digest_job: Future | None = None
-    else:
-        # Without a cache the digest only names the data: hash on a side thread (hashlib releases
-        # the GIL) while the files are parsed.
+    elif mode == "train":
+        # Without a cache the digest only names the data (the training fingerprint): hash on a
+        # side thread (hashlib releases the GIL) while the files are parsed. Scoring needs no name.
         hashing = ThreadPoolExecutor(max_workers=1)
         digest_job = hashing.submit(lambda: [_cache.content_digest(f, None) for f in files])
 
     def one_file(f: Path) -> list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]:
         return [(p, _labels(p, p.report), _meta(p, p.report.path)) for p in _parse_source(f, mode, nonfinite)]
 
-    blocks = []
+    blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]] = []
+    matrix: RowBuffer | None = None
+
+    def take(done: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]) -> None:
+        nonlocal matrix
+        for parsed, lab, m in done:
+            if matrix is None:
+                matrix = RowBuffer(len(CANONICAL_FEATURES), _expected_rows(parsed, files))
+            if parsed.frame is not None:
+                _copy_features(matrix, parsed.frame, parsed.feature_columns, parsed.keep)
+            # The file's parsed columns are no longer needed: free them before the next file.
+            parsed.frame = None
+            blocks.append((parsed, lab, m))
+
     # Two files in flight: polars parses one (GIL released) while Python finishes the other.
     # Results are taken in file order, so the table does not depend on the thread timing.
     with ThreadPoolExecutor(max_workers=min(2, workers())) as pool:
@@ -215,16 +249,18 @@ def load_flows(
         for f in files:
             pending.append(pool.submit(one_file, f))
             if len(pending) >= 2:
-                blocks.extend(pending.popleft().result())
+                take(pending.popleft().result())
         while pending:
-            blocks.extend(pending.popleft().result())
+            take(pending.popleft().result())
     reports = [b[0].report for b in blocks]
-    X, labels, meta = _assemble(blocks)
+    X = matrix.result() if matrix is not None else np.empty((0, len(CANONICAL_FEATURES)), dtype=np.float32)
+    labels, meta = _join(blocks)
+    del blocks
     if digest_job is not None:
         digests = digest_job.result()
     if hashing is not None:
         hashing.shutdown()
-    fingerprint = hashlib.blake2b("".join(digests).encode(), digest_size=16).hexdigest()
+    fingerprint = hashlib.blake2b("".join(digests).encode(), digest_size=16).hexdigest() if digests else ""
     if mode == "train" and X.shape[0] == 0:
         raise DataError(
             f"{path}: no flow rows left after loading ({len(reports)} file(s)); got only padding, header "

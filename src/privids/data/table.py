@@ -34,7 +34,8 @@ class FlowTable:
         ``src_port``, ``dst_ip``, ``protocol`` ... when the schema has them.
     report : DataReport
     fingerprint : str
-        Content hash of the input files (not their names).
+        Content hash of the input files (not their names); ``""`` for a score-mode load without
+        a cache (scoring needs no name for its input, and hashing it would cost a pass over the bytes).
     """
 
     X: np.ndarray

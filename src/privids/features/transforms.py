@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from privids.data.matrix import empty_rows
 from privids.data.row_blocks import block_slices, map_blocks
 from privids.exceptions import ModelError
 
@@ -185,7 +186,7 @@ class FlowTransform:
         X = np.asarray(X)
         cols = _columns(X, self.feature_names, columns)
         n = X.shape[0] if rows is None else len(rows)
-        out = np.empty((n, len(self.feature_names)), dtype=np.float32)
+        out = empty_rows(n, len(self.feature_names))
         sentinel = np.array([c in SENTINEL_FEATURES for c in self.feature_names])
         plan = _LogPlan.of(np.array(self.log, dtype=bool), sentinel)
         fill = _Fill.of(np.array(self.median), np.array(self.high))
