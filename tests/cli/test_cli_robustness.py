@@ -78,3 +78,24 @@ def test_config_error_keeps_the_section_name(tmp_path: Path) -> None:
                                            "--config", str(cfg)], env={"COLUMNS": "250"})
     assert res.exit_code == 3
     assert "unknown key(s) in [train]: ['bogus']" in " ".join(res.output.split())
+
+
+def test_membership_table_says_na_without_dp(capsys: pytest.CaptureFixture[str]) -> None:
+    # A non-private model's bound is 1; "within bound: yes" there read as a privacy guarantee.
+    from privids.attacks.membership import MembershipRow, MembershipTable
+    from privids.cli import attack
+
+    common = dict(attack="loss", delta=0.0, auc=0.5, advantage=0.01, tpr_at_0_1pct=0.0, tpr_at_1pct=0.01,
+                  bound_advantage=1.0, bound_tpr_at_0_1pct=1.0, bound_tpr_at_1pct=1.0, n_members=10,
+                  n_nonmembers=10, min_resolvable_fpr=0.1)
+    rows = (MembershipRow(model="plain", epsilon=None, within_bound=None, **common),
+            MembershipRow(model="dp", epsilon=1.0, within_bound=True, **common))
+    wide = attack.Console(width=250)
+    old, attack._out = attack._out, wide
+    try:
+        attack._render_membership(MembershipTable(rows=rows))
+    finally:
+        attack._out = old
+    lines = capsys.readouterr().out.splitlines()
+    assert any("plain" in ln and "n/a (no DP)" in ln for ln in lines)
+    assert any(" dp " in ln and ln.rstrip(" │").endswith("yes") for ln in lines)

@@ -159,10 +159,11 @@ class MembershipRow:
     delta : float
     auc, advantage, tpr_at_0_1pct, tpr_at_1pct : float
     bound_advantage, bound_tpr_at_0_1pct, bound_tpr_at_1pct : float
-    within_bound : bool
+    within_bound : bool or None
         No threshold breaks ``TPR <= e^eps * FPR + delta`` with 95% confidence
         (:func:`privids.attacks.mia_metrics.exceeds_dp_bound`); point estimates can sit above
-        a bound by sampling noise alone.
+        a bound by sampling noise alone. None for a model without DP (``epsilon`` None): its
+        bound is 1, which every attack meets, so "within bound" would say nothing.
     n_members, n_nonmembers : int
     min_resolvable_fpr : float
         ``1 / n_nonmembers``; a TPR at a smaller FPR is measured at FPR 0.
@@ -179,7 +180,7 @@ class MembershipRow:
     bound_advantage: float
     bound_tpr_at_0_1pct: float
     bound_tpr_at_1pct: float
-    within_bound: bool
+    within_bound: bool | None
     n_members: int
     n_nonmembers: int
     min_resolvable_fpr: float
@@ -211,7 +212,7 @@ def _row(name: str, attack: str, eps: float | None, delta: float, member: np.nda
     return MembershipRow(
         model=name, attack=attack, epsilon=eps, delta=delta, auc=membership_auc(member, non), advantage=adv,
         tpr_at_0_1pct=t01, tpr_at_1pct=t1, bound_advantage=b_adv, bound_tpr_at_0_1pct=b01, bound_tpr_at_1pct=b1,
-        within_bound=not exceeds_dp_bound(member, non, epsilon=eps, delta=delta),
+        within_bound=None if eps is None else not exceeds_dp_bound(member, non, epsilon=eps, delta=delta),
         n_members=len(member), n_nonmembers=len(non), min_resolvable_fpr=1.0 / len(non),
     )
 

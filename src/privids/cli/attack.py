@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from privids.cli._errors import friendly_errors
@@ -100,7 +101,7 @@ def _render_matrix(mat: Any) -> None:
             _out.print(per)
     errors = {c.defence: c.error for c in mat.cells if c.error}
     for d, e in errors.items():
-        _out.print(f"[yellow]{d}: n/a[/] - {e}")
+        _out.print(f"[yellow]{escape(str(d))}: n/a[/] - {escape(str(e))}")
     _out.print("row 'none': F1 / (share of triggered attack flows classified benign without any attack: the natural rate)")
     _out.print(f"backdoor trigger: {mat.trigger}; success = triggered attack flows classified benign; other attacks: "
                "share of flows the clean FedAvg model gets right and the attacked model gets wrong")
@@ -114,6 +115,13 @@ def _render_matrix(mat: Any) -> None:
     _out.print(best)
 
 
+def _within(within: bool | None) -> str:
+    # Without DP the bound is 1, which any attack meets: a "yes" there would read as a guarantee.
+    if within is None:
+        return "n/a (no DP)"
+    return "yes" if within else "[red]NO[/]"
+
+
 def _render_membership(table: Any) -> None:
     t = Table(title="membership inference: members (training flows) vs non-members (held-out flows)")
     for col in ("model", "attack", "epsilon", "ROC-AUC", "advantage", "bound", "TPR@0.1%FPR", "bound", "TPR@1%FPR", "bound", "within bound"):
@@ -122,7 +130,7 @@ def _render_membership(table: Any) -> None:
         eps = "none" if r.epsilon is None else f"{r.epsilon:.3g}"
         t.add_row(r.model, r.attack, eps, f"{r.auc:.3f}", f"{r.advantage:.3f}", f"{r.bound_advantage:.3f}",
                   f"{r.tpr_at_0_1pct:.4f}", f"{r.bound_tpr_at_0_1pct:.4f}", f"{r.tpr_at_1pct:.4f}", f"{r.bound_tpr_at_1pct:.4f}",
-                  "yes" if r.within_bound else "[red]NO[/]")
+                  _within(r.within_bound))
     _out.print(t)
     if table.rows:
         r = table.rows[0]
