@@ -90,3 +90,22 @@ def test_single_class_training_split_is_refused(data, keep):
     missing = "attack" if keep == 0 else "BENIGN"
     with pytest.raises(DataError, match=f"needs both benign and attack flows.*no {missing} flows"):
         train_detector(dataclasses.replace(data, train=train), TrainConfig(epochs=1), rng=0)
+
+
+def test_multiclass_head_needs_two_families_not_benign(data):
+    # Attack-only captures still train a family head (DDoS vs PortScan ...); one family does not.
+    attacks = data.train.y == 1
+    fams = data.train.families[attacks]
+    two = fams == fams[0]
+    two[np.flatnonzero(fams != fams[0])[:50]] = True
+    keep = np.flatnonzero(attacks)[two]
+    train = dataclasses.replace(data.train, X=data.train.X[keep], y=data.train.y[keep],
+                                labels=data.train.labels[keep], families=data.train.families[keep])
+    det = train_detector(dataclasses.replace(data, train=train), TrainConfig(model="gbt", gbt_estimators=5,
+                                                                            multiclass=True), rng=0)
+    assert det.task == "multiclass"
+    one = np.flatnonzero(attacks)[fams == fams[0]]
+    train = dataclasses.replace(data.train, X=data.train.X[one], y=data.train.y[one],
+                                labels=data.train.labels[one], families=data.train.families[one])
+    with pytest.raises(DataError, match="at least two families"):
+        train_detector(dataclasses.replace(data, train=train), TrainConfig(multiclass=True), rng=0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,7 @@ def train_to_artifact(
     *,
     train_cfg: TrainConfig,
     data_cfg: DataConfig | None = None,
-    privacy_cfg: PrivacyConfig | None = None,
+    privacy_cfg: PrivacyConfig | Callable[[int], PrivacyConfig] | None = None,
     rng: RandomLike = None,
     table: FlowTable | None = None,
 ) -> TrainingRun:
@@ -163,8 +163,10 @@ def train_to_artifact(
     train_cfg : TrainConfig
     data_cfg : DataConfig or None, default=None
         None: ``DataConfig()``. Stored so ``privids evaluate`` can rebuild the same test split.
-    privacy_cfg : PrivacyConfig or None, default=None
-        Train the MLP with DP-SGD; the spent budget goes into the artifact's ``privacy``.
+    privacy_cfg : PrivacyConfig, callable or None, default=None
+        Train the MLP with DP-SGD; the spent budget goes into the artifact's ``privacy``. A
+        callable receives the training-split size and returns the PrivacyConfig, for settings
+        that depend on it (the expected batch, as ``privids.privacy.recipes.tuned_privacy``).
     rng : int, numpy.random.Generator or None, default=None
         None: ``train_cfg.seed``.
     table : FlowTable or None, default=None
@@ -203,6 +205,9 @@ def train_to_artifact(
         recipe = TemporalFeatures(windows=tuple(train_cfg.temporal_windows)) if train_cfg.temporal else None
         data, extras = fit_extra_inputs(data, table, anomaly=train_cfg.anomaly_feature, temporal=recipe,
                                         n_clusters=train_cfg.anomaly_clusters, rng=seed)  # fmt: skip
+    if callable(privacy_cfg):
+        # The split size is only known here, after loading and splitting.
+        privacy_cfg = privacy_cfg(len(data.train))
     detector = train_detector(data, train_cfg, privacy=privacy_cfg, rng=seed)
     val = evaluate_detector(detector, data.val)
     directory = save_detector(out, detector, data, train_cfg=train_cfg, data_cfg=data_cfg, metrics=val,

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from privids.cli._errors import friendly_errors
-from privids.exceptions import ConfigError
+from privids.exceptions import ConfigError, PrivacyError
 
 _out = Console()
+_err = Console(stderr=True)
 
 _SUMMARY = (
     ("accuracy", "accuracy"),
@@ -99,6 +101,32 @@ def _parse_windows(text: str | None) -> tuple[float, ...] | None:
     return windows
 
 
+def _batch_for_data(cfg: Any, *, given: bool, scale: bool, notes: list[str]) -> Any:
+    """The DP config as a function of the training-split size (called by ``train_to_artifact``).
+
+    The study's expected batch (2048) was tuned on 12 295 training flows; on a smaller split it
+    is capped at ``n_train // 6`` as :func:`privids.privacy.recipes.tuned_privacy` does, keeping
+    the sampling rate near the tuned one. A batch the user chose with ``--batch-size`` is never
+    changed: one larger than the split is refused naming the flag.
+    """
+
+    def resolve(n_train: int) -> Any:
+        if not given and scale:
+            cap = max(1, n_train // 6)
+            if cfg.batch_size > cap:
+                notes.append(f"DP expected batch lowered from {cfg.batch_size} to {cap} (n_train // 6 for "
+                             f"{n_train} training flows, as tuned_privacy does); pass --batch-size to choose it.")
+                return dataclasses.replace(cfg, batch_size=cap)
+        if cfg.batch_size > n_train:
+            source = "--batch-size" if given else "the --reference batch"
+            raise PrivacyError(f"DP-SGD's expected batch must be at most the training split's {n_train} flows; got "
+                               f"{source} {cfg.batch_size}. Pass --batch-size {max(1, n_train // 6)} (n_train // 6) "
+                               "or smaller.")
+        return cfg
+
+    return resolve
+
+
 def _override(cfg: Any, **values: Any) -> Any:
     given = {k: v for k, v in values.items() if v is not None}
     return dataclasses.replace(cfg, **given) if given else cfg
@@ -177,6 +205,10 @@ def register(app: typer.Typer) -> None:
                 base_privacy, max_grad_norm=max_grad_norm, delta=delta, accountant=accountant,
                 lr=lr, batch_size=batch_size, epochs=epochs, optimizer=optimizer,
             )  # fmt: skip
+            if target_epsilon is not None and noise_multiplier is not None:
+                # Calibrating to a target epsilon chooses sigma itself; a given sigma would be dropped.
+                raise ConfigError(f"--noise-multiplier and --target-epsilon both set sigma; got --noise-multiplier "
+                                  f"{noise_multiplier} and --target-epsilon {target_epsilon}. Give only one of them.")
             if target_epsilon is not None or noise_multiplier is not None:
                 privacy_cfg = dataclasses.replace(
                     privacy_cfg, target_epsilon=target_epsilon, noise_multiplier=noise_multiplier
@@ -188,7 +220,12 @@ def register(app: typer.Typer) -> None:
             if given:
                 raise ConfigError(f"{', '.join(given)} only apply to DP-SGD; got them without --dp; add --dp or drop them.")
             train_cfg = _override(train_cfg, lr=lr, batch_size=batch_size, epochs=epochs)
-        result = train_to_artifact(data, out, train_cfg=train_cfg, data_cfg=data_cfg, privacy_cfg=privacy_cfg)
+        notes: list[str] = []
+        privacy_arg = None if privacy_cfg is None else _batch_for_data(
+            privacy_cfg, given=batch_size is not None, scale=not reference, notes=notes)
+        result = train_to_artifact(data, out, train_cfg=train_cfg, data_cfg=data_cfg, privacy_cfg=privacy_arg)
+        for note in notes:
+            _err.print(f"note: {escape(note)}", highlight=False)
         if as_json:
             typer.echo(result.metrics_path.read_text(encoding="utf-8"), nl=False)
             return

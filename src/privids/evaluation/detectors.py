@@ -106,6 +106,25 @@ def _fit_model(
     return get_trainer(cfg.model)(data, cfg, rng=gen), (), None
 
 
+def _check_two_classes(train: SplitView, *, multiclass: bool) -> None:
+    # One class leaves nothing to separate: the model learns a constant, the threshold is
+    # arbitrary and the test "F1" only restates the class balance (no false alarm is possible).
+    # A family head only needs two families (attack-only captures can still tell DDoS from XSS).
+    found = sorted(set(map(str, train.families if multiclass else train.labels)))
+    if multiclass:
+        if len(found) < 2:
+            raise DataError(f"a multi-class head needs at least two families in the training split; got "
+                            f"{len(train)} rows of {found} only. Add flows of other families to --data, "
+                            "or train a binary head on data with benign and attack flows.")
+        return
+    if np.unique(train.y).size < 2:
+        missing = "BENIGN" if len(train) and int(train.y[0]) == 1 else "attack"
+        shown = found[:8] + (["..."] if len(found) > 8 else [])
+        raise DataError(f"the training split needs both benign and attack flows; got {len(train)} rows with "
+                        f"labels {shown} and no {missing} flows. Add files with {missing} flows to --data "
+                        "(e.g. a benign day next to the attack capture).")
+
+
 def train_detector(
     data: PreparedData, cfg: TrainConfig, *, privacy: PrivacyConfig | None = None, rng: RandomLike
 ) -> FittedDetector:
@@ -130,21 +149,14 @@ def train_detector(
     ConfigError
         Unknown model, or ``privacy`` with a non-MLP model.
     DataError
-        A training split with one class only (all attack or all benign).
+        A training split with one class only: all attack or all benign for a binary head, a
+        single family for a multi-class one.
 
     Notes
     -----
     The test split is not touched here; the threshold comes from validation only.
     """
-    classes = np.unique(data.train.y)
-    if classes.size < 2:
-        # One class leaves nothing to separate: the model learns a constant, the threshold is
-        # arbitrary and the test "F1" only restates the class balance (no false alarms possible).
-        found = sorted(set(map(str, data.train.labels)))
-        missing = "BENIGN" if classes.size and int(classes[0]) == 1 else "attack"
-        raise DataError(f"the training split needs both benign and attack flows; got {len(data.train)} rows with "
-                        f"labels {found[:8]}{' ...' if len(found) > 8 else ''} and no {missing} flows. "
-                        f"Add files with {missing} flows to --data (e.g. a benign day next to the attack capture).")
+    _check_two_classes(data.train, multiclass=cfg.multiclass)
     gen = as_generator(rng)
     start = time.perf_counter()
     model, losses, spent = _fit_model(data, cfg, privacy, gen)
