@@ -149,3 +149,21 @@ def test_evaluate_artifact_refuses_a_split_it_cannot_rebuild(tmp_path, monkeypat
     # Act / Assert
     with pytest.raises(ArtifactError, match="rebuilt transform differs"):
         evaluate_artifact(run.artifact_dir, tmp_path / "flows.csv")
+
+
+def test_failed_save_leaves_no_partial_directory(tmp_path, data):
+    # Finding: an inf epsilon failed the metadata write after the weights were on disk.
+    det = train_detector(data, TrainConfig(epochs=1), rng=0)
+    base = {"feature_names": list(data.feature_names), "transform": {}, "label_map": {"0": "BENIGN", "1": "attack"},
+            "task": "binary", "threshold": 0.5}
+    dest = tmp_path / "model"
+    with pytest.raises(ArtifactError, match="strict JSON"):
+        save_artifact(dest, model=det.model, kind="mlp", metadata=base | {"privacy": {"epsilon": float("inf")}})
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    # Into an existing directory: nothing is added on failure, everything on success.
+    dest.mkdir()
+    with pytest.raises(ArtifactError, match="strict JSON"):
+        save_artifact(dest, model=det.model, kind="mlp", metadata=base | {"threshold": float("nan")})
+    assert list(dest.iterdir()) == [] and list(tmp_path.iterdir()) == [dest]
+    save_artifact(dest, model=det.model, kind="mlp", metadata=base)
+    assert load_artifact(dest).threshold == 0.5 and list(tmp_path.iterdir()) == [dest]

@@ -37,9 +37,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_update_then_refuse_over_budget(model_dir: Path) -> None:
     app = build_app()
     data = str(shared_path(*DDOS))
-    # First update opens the ledger (budget 3) and writes detector-v2 next to the base model.
+    # First update opens a parallel (--disjoint) ledger (budget 3) and writes detector-v2 next to the base model.
     r = runner.invoke(app, ["update", "--model", str(model_dir), "--data", data, "--epsilon", "1.0", "--budget", "3",
-                            "--budget-delta", "1e-3", "--json"])
+                            "--budget-delta", "1e-3", "--disjoint", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     v2 = model_dir.parent / "detector-v2"
@@ -69,16 +69,40 @@ def test_epsilon_is_required(model_dir: Path) -> None:
     assert r.exit_code == 2 and "--epsilon" in r.output
 
 
-def test_sequential_ledger_sums_across_datasets(model_dir: Path, tmp_path: Path) -> None:
+def test_default_ledger_is_sequential_across_datasets(model_dir: Path, tmp_path: Path) -> None:
     # Initial eps ~2.0 on PortScan + 1.5 on DDoS: parallel would give 2.0, sequential gives 3.5 > 3.
+    # Sequential is the default: a different fingerprint does not prove the flows are disjoint.
     r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
                                     "--epsilon", "1.5", "--budget", "3", "--budget-delta", "1e-3",
-                                    "--sequential-ledger", "--out", str(tmp_path / "v2")])
+                                    "--out", str(tmp_path / "v2")])
     assert r.exit_code == 4 and "sequentially composed epsilon" in r.output and not (tmp_path / "v2").exists()
     ok = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
                                      "--epsilon", "0.5", "--budget", "3", "--budget-delta", "1e-3",
-                                     "--sequential-ledger", "--out", str(tmp_path / "v2b"), "--json"])
+                                     "--out", str(tmp_path / "v2b"), "--json"])
     assert ok.exit_code == 0, ok.output
     led = json.loads(ok.output)["ledger"]
     assert led["disjoint"] is False and led["total"]["rule"] == "sequential"
     assert led["total"]["epsilon"] == pytest.approx(sum(r["epsilon"] for r in led["releases"]))
+
+
+def test_first_update_fits_default_budget_delta(model_dir: Path, tmp_path: Path) -> None:
+    # No --budget-delta and no --delta: the lifetime delta default must admit the default 1/(10 n).
+    ok = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
+                                     "--epsilon", "0.5", "--budget", "4", "--out", str(tmp_path / "v2"), "--json"])
+    assert ok.exit_code == 0, ok.output
+    led = json.loads(ok.output)["ledger"]
+    assert led["budget"]["delta"] == pytest.approx(10 * max(r["delta"] for r in led["releases"]))
+    assert all(r["level"] == "record" for r in led["releases"])
+    # A delta over the lifetime delta names the flags to change.
+    r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
+                                    "--epsilon", "0.5", "--budget", "4", "--budget-delta", "2e-4", "--delta", "1e-4",
+                                    "--out", str(tmp_path / "v2b")])
+    assert r.exit_code == 4 and "--delta" in r.output and "--budget-delta" in r.output
+
+
+def test_update_on_the_training_data_is_refused(model_dir: Path, tmp_path: Path) -> None:
+    train = shared_path("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_pecord.csv")
+    r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(train), "--epsilon", "0.5",
+                                    "--budget", "4", "--out", str(tmp_path / "v2")])
+    assert r.exit_code == 2 and "training-data fingerprint" in r.output and "new flows" in r.output
+    assert not (tmp_path / "v2").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -272,3 +273,14 @@ def test_multiclass_head_trains_identically_in_linear_and_hooks_mode(synthetic_d
     assert lin.model.n_outputs == len(synthetic_data.family_names)
     assert torch.allclose(_flat(lin.model), _flat(hooks.model), atol=1e-4)
     assert lin.spent == dataclasses.replace(hooks.spent, mode="linear")
+
+
+def test_non_finite_epsilon_is_refused_before_training(monkeypatch) -> None:
+    # A tiny sigma whose accountant gives epsilon = inf must fail before any step, not at save time.
+    import privids.privacy.dp_sgd as dp_sgd
+
+    X, y = _tiny()
+    monkeypatch.setattr(dp_sgd, "epsilon_for", lambda **k: math.inf)
+    monkeypatch.setattr(dp_sgd, "fit_linear", lambda *a, **k: pytest.fail("trained despite an infinite epsilon"))
+    with pytest.raises(PrivacyError, match="no finite epsilon for noise multiplier 0.01.*--noise-multiplier"):
+        dp_fit(build_mlp(4), X, y, privacy=PrivacyConfig(noise_multiplier=0.01, batch_size=8), rng=0)

@@ -14,7 +14,7 @@ from conftest import shared_path
 from privids.artifacts import load_artifact
 from privids.config import PrivacyConfig
 from privids.data import binary_target, load_flows
-from privids.exceptions import BudgetExceededError, ConfigError, ModelError
+from privids.exceptions import BudgetExceededError, ConfigError, DataError, ModelError, PrivacyError
 from privids.privacy.ledger import Release
 from privids.serve.app import create_app
 from privids.serve.continual import initial_ledger, plan_update, update_artifact
@@ -53,10 +53,11 @@ def test_update_writes_a_new_version_with_the_ledger(updated) -> None:
     # The spent epsilon is what the accountant recomputes, at most the requested 1.0.
     assert second.epsilon == pytest.approx(new.privacy["epsilon"]) and second.epsilon <= 1.0 + 1e-9
     assert second.delta == pytest.approx(1 / (10 * res.rows))
-    # Disjoint datasets compose in parallel: the total is the larger of the two.
+    # Default basic composition: a new fingerprint does not prove disjoint flows, so the total is the sum.
     total = new.metadata["ledger"]["total"]
-    assert total["epsilon"] == pytest.approx(max(first.epsilon, second.epsilon))
-    assert total["rule"] == "parallel-over-datasets"
+    assert total["epsilon"] == pytest.approx(first.epsilon + second.epsilon)
+    assert total["rule"] == "sequential"
+    assert first.level == second.level == "record"
     assert res.rows == len(table)
 
 
@@ -83,8 +84,8 @@ def test_over_budget_update_is_refused_before_training(updated, tmp_path: Path, 
 
     monkeypatch.setattr(dp_sgd, "dp_fit", lambda *a, **k: calls.append(1))
     v2 = load_artifact(res.path)
-    spent = res.release.epsilon
-    # Same data again: 0.99 + 3.2 > 4 on that dataset.
+    spent = res.ledger.totals().epsilon
+    # Same data again: (2.0 + 0.99) + 3.2 > 4.
     with pytest.raises(BudgetExceededError, match=f"remaining: {4.0 - spent:g}\\)"):
         update_artifact(v2, table, privacy=_privacy(3.2), out=tmp_path / "v3", rng=0)
     assert calls == [] and not (tmp_path / "v3").exists()
@@ -119,11 +120,28 @@ def test_plan_update_hand_computed() -> None:
     # Initial training eps 2.0 on A; budget 3.0. 0.9 on B -> total max(2, 0.9) = 2; 1.5 on A -> 3.5 > 3.
     meta = {"privacy": {"epsilon": 2.0, "delta": 1e-6, "accountant": "prv"}, "data": {"fingerprint": "A"},
             "created": "2026-01-01T00:00:00+00:00"}
-    led = plan_update(meta, Release("B", 0.9, 1e-6), budget_epsilon=3.0, budget_delta=1e-5)
+    led = plan_update(meta, Release("B", 0.9, 1e-6), budget_epsilon=3.0, budget_delta=1e-5, disjoint=True)
     assert led.totals().epsilon == 2.0 and led.releases[0].accountant == "prv"
     with pytest.raises(BudgetExceededError):
-        plan_update(meta, Release("A", 1.5, 1e-6), budget_epsilon=3.0, budget_delta=1e-5)
+        plan_update(meta, Release("A", 1.5, 1e-6), budget_epsilon=3.0, budget_delta=1e-5, disjoint=True)
     assert initial_ledger(meta, budget_epsilon=3.0, budget_delta=1e-5).remaining("A") == 1.0
+    # Default: sequential, 2.0 + 0.9 on B.
+    assert plan_update(meta, Release("B", 0.9, 1e-6), budget_epsilon=3.0, budget_delta=1e-5).totals().epsilon == 2.9
+
+
+def test_default_budget_delta_admits_the_default_update_delta() -> None:
+    # 1,300 update flows: default delta 1/(10 n) = 7.7e-5 is over the old fixed 1e-5 lifetime delta.
+    meta = {"privacy": {"epsilon": 1.0, "delta": 1e-6}, "data": {"fingerprint": "A"}}
+    led = plan_update(meta, Release("B", 0.5, 1 / 13000), budget_epsilon=3.0)
+    assert led.budget_delta == pytest.approx(10 / 13000) and led.totals().delta == pytest.approx(1e-6 + 1 / 13000)
+
+
+def test_client_level_model_cannot_be_updated() -> None:
+    meta = {"privacy": {"level": "client", "epsilon": 2.0, "delta": 1e-5}, "data": {"fingerprint": "A"}}
+    with pytest.raises(PrivacyError, match="client-level.*different units"):
+        plan_update(meta, Release("B", 0.5, 1e-6), budget_epsilon=8.0)
+    with pytest.raises(PrivacyError, match="client-level"):
+        initial_ledger(meta, budget_epsilon=8.0, budget_delta=1e-3)
 
 
 def test_tree_models_cannot_be_fine_tuned(gbt_artifact_dir: Path, tmp_path: Path) -> None:
@@ -149,3 +167,14 @@ def test_multiclass_update_refuses_unknown_families(multiclass_artifact_dir: Pat
     with pytest.raises(DataError, match=r"no output for: \['Web Attack'\]"):
         update_artifact(load_artifact(multiclass_artifact_dir), load_flows(web), privacy=_privacy(1.0),
                         out=tmp_path / "v2", rng=0, budget_epsilon=8.0)
+
+
+def test_update_on_the_training_data_is_refused(dp_artifact_dir: Path, tmp_path: Path) -> None:
+    base = load_artifact(dp_artifact_dir)
+
+    class _Same:  # only the fingerprint is read before the refusal
+        fingerprint = base.metadata["data"]["fingerprint"]
+
+    with pytest.raises(DataError, match="own training-data fingerprint.*new flows"):
+        update_artifact(base, _Same(), privacy=_privacy(0.5), out=tmp_path / "v2", rng=0, budget_epsilon=8.0)
+    assert not (tmp_path / "v2").exists()

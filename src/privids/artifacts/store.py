@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -266,7 +268,25 @@ def save_artifact(directory: str | Path, *, model: Any, kind: str, metadata: Map
     if missing:
         raise ArtifactError(f"artifact metadata is missing {missing}; got keys {sorted(metadata)}; use detector_metadata().")
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Everything is written to a sibling temp directory and moved into place only once complete:
+    # a failure (bad metadata, full disk) never leaves a half-written artifact at ``out``.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _write_artifact(work, model=model, kind=kind, metadata=metadata)
+        if not out.exists():
+            os.replace(work, out)
+        else:
+            # An existing directory (e.g. one the caller created): move the files in, metadata last.
+            names = sorted(p.name for p in work.iterdir())
+            for name in [n for n in names if n != METADATA_FILE] + [METADATA_FILE]:
+                os.replace(work / name, out / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _write_artifact(out: Path, *, model: Any, kind: str, metadata: Mapping[str, Any]) -> None:
     meta: dict[str, Any] = {"privacy": None, "ledger": [], **metadata}
     weights, arch = _FORMATS[kind][0](model, out)
     if arch["n_features"] != len(meta["feature_names"]):
@@ -286,11 +306,7 @@ def save_artifact(directory: str | Path, *, model: Any, kind: str, metadata: Map
         text = json.dumps(meta, indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
     except (TypeError, ValueError) as e:
         raise ArtifactError(f"artifact metadata must be strict JSON: {e}; convert the value or drop it.") from e
-    # Metadata is written last and renamed into place: a crash mid-save leaves no loadable half-artifact.
-    tmp = out / (METADATA_FILE + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, out / METADATA_FILE)
-    return out
+    (out / METADATA_FILE).write_text(text + "\n", encoding="utf-8")
 
 
 def load_artifact(directory: str | Path) -> ModelArtifact:

@@ -15,9 +15,11 @@ from privids.cli._errors import friendly_errors
 _out = Console()
 _EPSILON = "Epsilon this update may spend on --data (required; checked against the budget before training)."
 _BUDGET = "Lifetime epsilon; only on the first update (opens the ledger, fixed afterwards)."
-_BUDGET_DELTA = "Lifetime delta; only on the first update (default 1e-5)."
-_SEQUENTIAL = ("First update only: the datasets may share records, so every release composes sequentially "
-               "(no parallel composition across datasets).")
+_BUDGET_DELTA = ("Lifetime delta; only on the first update (default: 10 x the larger of the training delta and "
+                 "this update's delta, i.e. room for about ten releases).")
+_DISJOINT = ("First update only: you assert that every dataset of this model line shares no record with any other "
+             "(fingerprints cannot show it), so releases on different datasets compose in parallel (max). "
+             "Default: every release composes sequentially (sum).")
 
 
 def _default_out(model: Path, version: int) -> Path:
@@ -39,7 +41,7 @@ def register(app: typer.Typer) -> None:
         delta: Annotated[float | None, typer.Option("--delta", help="Delta of this update (default 1/(10 n)).")] = None,
         budget: Annotated[float | None, typer.Option("--budget", help=_BUDGET)] = None,
         budget_delta: Annotated[float | None, typer.Option("--budget-delta", help=_BUDGET_DELTA)] = None,
-        sequential: Annotated[bool, typer.Option("--sequential-ledger", help=_SEQUENTIAL)] = False,
+        disjoint: Annotated[bool, typer.Option("--disjoint", help=_DISJOINT)] = False,
         epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Expected Poisson batch size.")] = 256,
         lr: Annotated[float, typer.Option("--lr", min=0.0)] = 0.05,
@@ -51,7 +53,8 @@ def register(app: typer.Typer) -> None:
         """Fine-tune MODEL on DATA with DP-SGD and write the next artifact version with its privacy ledger.
 
         The release (epsilon, delta) on DATA is checked against the lifetime budget before any
-        training: releases on the same data add up, releases on disjoint data compose in parallel.
+        training: releases add up (basic composition), unless the first update passes --disjoint to
+        assert that the datasets share no record (parallel composition across datasets).
         """
         import torch
 
@@ -67,7 +70,7 @@ def register(app: typer.Typer) -> None:
         artifact = load_artifact(model)
         dest = out or _default_out(model, int(artifact.metadata.get("version", 1)) + 1)
         res = update_artifact(artifact, load_flows(data), privacy=privacy, out=dest, rng=seed,
-                              budget_epsilon=budget, budget_delta=budget_delta, disjoint=not sequential)
+                              budget_epsilon=budget, budget_delta=budget_delta, disjoint=disjoint)
         totals = res.ledger.totals()
         if as_json:
             typer.echo(json.dumps({"out": str(res.path), "version": res.version, "rows": res.rows,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import logging
 from dataclasses import dataclass, replace
 
@@ -85,6 +87,13 @@ def _require_secure_rng() -> None:
         ) from e
 
 
+def _require_finite(epsilon: float, *, sigma: float, delta: float) -> None:
+    if not math.isfinite(epsilon):
+        raise PrivacyError(
+            f"the accountant gives no finite epsilon for noise multiplier {sigma:g} at delta={delta:g}; got epsilon="
+            f"{epsilon}. Use a larger --noise-multiplier (about 0.5 or more) or set --target-epsilon instead.")
+
+
 def dp_fit(
     model: nn.Module,
     X: np.ndarray,
@@ -161,6 +170,12 @@ def dp_fit(
     # Opacus' own sampler draws a uniform per record per step (O(n)); ours draws O(batch) with the
     # same distribution. Secure mode keeps Opacus' sampler, which takes the secure generator.
     loader = PoissonBatches(dataset, sample_rate=sample_rate, generator=sample_gen)
+    if privacy.target_epsilon is None:
+        # A fixed sigma fixes epsilon before any step: refuse a run the accountant cannot bound
+        # (e.g. sigma 0.01 gives epsilon = inf) instead of training it and failing at save time.
+        _require_finite(epsilon_for(sample_rate=sample_rate, noise_multiplier=float(privacy.noise_multiplier),  # type: ignore[arg-type]
+                                    steps=len(loader) * privacy.epochs, delta=delta, accountant=privacy.accountant),
+                        sigma=float(privacy.noise_multiplier), delta=delta)  # type: ignore[arg-type]
     if privacy.grad_sample_mode == "linear":
         steps_planned = len(loader) * privacy.epochs
         if privacy.target_epsilon is not None:
@@ -207,6 +222,7 @@ def dp_fit(
     recomputed = epsilon_for(
         sample_rate=q_used, noise_multiplier=sigma_used, steps=steps_used, delta=delta, accountant=privacy.accountant
     )
+    _require_finite(recomputed, sigma=sigma_used, delta=delta)
     if eps is not None and abs(eps - recomputed) > 1e-6 * max(1.0, recomputed):
         raise PrivacyError(f"Opacus reported epsilon {eps} but (q, sigma, steps, delta) give {recomputed}; this is a bug.")
     spent = PrivacySpent(

@@ -15,11 +15,11 @@ import numpy as np
 
 from privids._rng import RandomLike
 from privids.config import PrivacyConfig
-from privids.exceptions import BudgetExceededError, ConfigError, DataError, ModelError
+from privids.exceptions import BudgetExceededError, ConfigError, DataError, ModelError, PrivacyError
 from privids.privacy.ledger import PrivacyLedger, Release
 from privids.serve.model_info import ledger_of
 
-__all__ = ["UpdateResult", "initial_ledger", "plan_update", "update_artifact"]
+__all__ = ["UpdateResult", "default_budget_delta", "initial_ledger", "plan_update", "update_artifact"]
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,37 @@ def _training_release(metadata: Mapping[str, Any], now: str) -> Release:
         return Release(fingerprint, math.inf, 0.0, accountant="none", time=str(metadata.get("created", now)),
                        note="initial training without DP")
     return Release(fingerprint, float(priv["epsilon"]), float(priv["delta"]), accountant=str(priv.get("accountant", "rdp")),
-                   time=str(metadata.get("created", now)), note="initial training")
+                   time=str(metadata.get("created", now)), note="initial training", level=str(priv.get("level", "record")))
+
+
+def _refuse_client_level(metadata: Mapping[str, Any]) -> None:
+    # DP-SGD fine-tuning spends a record-level epsilon; a client-level (DP-FedAvg) epsilon bounds
+    # one organisation's whole data. Summing the two would report a number in no unit at all.
+    priv = metadata.get("privacy") or {}
+    if str(priv.get("level", "record")) == "client":
+        raise PrivacyError(
+            "this model's privacy is client-level (DP-FedAvg: epsilon bounds one organisation's whole data), but "
+            f"privids update spends a record-level DP-SGD epsilon; got privacy level 'client' (epsilon "
+            f"{priv.get('epsilon')}). The two are different units and cannot share one ledger: fine-tune a "
+            "record-level DP model (privids train --dp) instead, or run more federated rounds.")
+
+
+def default_budget_delta(training_delta: float, release_delta: float) -> float:
+    """Default lifetime delta of a model line opened by its first update: room for ten releases.
+
+    Ten times the larger of the training run's delta and this update's delta, so the default
+    per-update delta ``1 / (10 n)`` always fits, and about nine more updates of that size do.
+
+    Examples
+    --------
+    >>> default_budget_delta(1e-6, 5e-5)
+    0.0005
+    """
+    return 10 * max(training_delta, release_delta)
 
 
 def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget_delta: float, now: str = "",
-                   disjoint: bool = True) -> PrivacyLedger:
+                   disjoint: bool = False) -> PrivacyLedger:
     """Open the ledger of a model line: the lifetime budget plus the original training release.
 
     Parameters
@@ -76,16 +102,19 @@ def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget
         Lifetime budget; fixed from now on.
     now : str, default=""
         Time stamp used when the metadata has no ``created``.
-    disjoint : bool, default=True
-        Whether datasets with different fingerprints may be treated as record-disjoint
-        (parallel composition); False composes every release sequentially.
+    disjoint : bool, default=False
+        The user asserts that datasets with different fingerprints share no record (parallel
+        composition); False composes every release sequentially.
 
     Raises
     ------
     BudgetExceededError
         The model was trained without DP (its training data have no finite epsilon), or the
         training run alone already exceeds the budget.
+    PrivacyError
+        The model's privacy is client-level (DP-FedAvg).
     """
+    _refuse_client_level(metadata)
     first = _training_release(metadata, now)
     if math.isinf(first.epsilon):
         raise BudgetExceededError(
@@ -95,7 +124,7 @@ def initial_ledger(metadata: Mapping[str, Any], *, budget_epsilon: float, budget
 
 
 def plan_update(metadata: Mapping[str, Any], release: Release, *, budget_epsilon: float | None = None,
-                budget_delta: float | None = None, disjoint: bool = True) -> PrivacyLedger:
+                budget_delta: float | None = None, disjoint: bool = False) -> PrivacyLedger:
     """The ledger with ``release`` added, or an error before any training happens.
 
     Parameters
@@ -106,9 +135,11 @@ def plan_update(metadata: Mapping[str, Any], release: Release, *, budget_epsilon
         The planned release (its epsilon is the update's target epsilon).
     budget_epsilon, budget_delta : float or None
         Needed only when the model has no ledger yet (they open it); refused when they differ
-        from a ledger's budget, which is fixed at creation.
-    disjoint : bool, default=True
-        Composition rule of a ledger opened here (ignored once a ledger exists).
+        from a ledger's budget, which is fixed at creation. ``budget_delta`` None opens the
+        ledger with :func:`default_budget_delta`.
+    disjoint : bool, default=False
+        Composition rule of a ledger opened here (ignored once a ledger exists): True is the
+        user's assertion that the datasets share no record (parallel composition).
 
     Raises
     ------
@@ -116,13 +147,18 @@ def plan_update(metadata: Mapping[str, Any], release: Release, *, budget_epsilon
         The release would exceed the lifetime budget.
     ConfigError
         No ledger and no budget, or an attempt to change the budget.
+    PrivacyError
+        The model's privacy is client-level (DP-FedAvg).
     """
+    _refuse_client_level(metadata)
     led = ledger_of(metadata)
     if led is None:
         if budget_epsilon is None:
             raise ConfigError("this model has no privacy ledger yet; got no --budget. Pass --budget EPS (and "
                               "--budget-delta) to fix the model line's lifetime budget on this first update.")
-        led = initial_ledger(metadata, budget_epsilon=budget_epsilon, budget_delta=budget_delta or 1e-5,
+        if budget_delta is None:
+            budget_delta = default_budget_delta(_training_release(metadata, release.time).delta, release.delta)
+        led = initial_ledger(metadata, budget_epsilon=budget_epsilon, budget_delta=budget_delta,
                              now=release.time, disjoint=disjoint)
     elif (budget_epsilon is not None and not math.isclose(budget_epsilon, led.budget_epsilon)) or (
             budget_delta is not None and not math.isclose(budget_delta, led.budget_delta)):
@@ -169,7 +205,7 @@ def _training_rows(artifact: Any, table: Any) -> tuple[np.ndarray, np.ndarray, d
 
 def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: str | Path, rng: RandomLike,
                     budget_epsilon: float | None = None, budget_delta: float | None = None,
-                    disjoint: bool = True, now: str | None = None) -> UpdateResult:
+                    disjoint: bool = False, now: str | None = None) -> UpdateResult:
     """Fine-tune a stored MLP with DP-SGD on new flows and write the next artifact version.
 
     Parameters
@@ -187,8 +223,9 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
         Seeds the Poisson sampler and the noise.
     budget_epsilon, budget_delta : float or None
         Lifetime budget, only when the model has no ledger yet (see :func:`plan_update`).
-    disjoint : bool, default=True
-        Composition rule of a ledger opened by this update (ignored once a ledger exists).
+    disjoint : bool, default=False
+        Composition rule of a ledger opened by this update (ignored once a ledger exists): True
+        asserts that the update data share no record with any earlier release's data.
     now : str or None
         ISO time stamp of the release (None: the current UTC time).
 
@@ -204,6 +241,10 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
         A tree model (DP-SGD fine-tuning needs the MLP).
     ConfigError
         No target epsilon, an output directory that already holds an artifact, or a budget change.
+    DataError
+        ``table`` is the model's own training data (same content fingerprint).
+    PrivacyError
+        The model's privacy is client-level (DP-FedAvg).
 
     Notes
     -----
@@ -225,6 +266,15 @@ def update_artifact(artifact: Any, table: Any, *, privacy: PrivacyConfig, out: s
     if (dest / METADATA_FILE).exists() or dest.resolve() == Path(artifact.path).resolve():
         raise ConfigError(f"--out {dest} already holds an artifact; got an existing directory. Versions are never "
                           "overwritten: choose a new --out.")
+    _refuse_client_level(artifact.metadata)
+    trained_on = (artifact.metadata.get("data") or {}).get("fingerprint")
+    if table.fingerprint and table.fingerprint == trained_on:
+        # Fine-tuning on the training file trains on its validation and test rows too, so the
+        # stored threshold and any later "test split" evaluation would no longer be held out.
+        raise DataError(
+            f"update data have the model's own training-data fingerprint ({str(trained_on)[:16]}...); got the training "
+            "data again. An update fine-tunes on every row, including the validation and test rows; pass new flows "
+            "collected after training instead.")
     stamp = now or datetime.now(UTC).isoformat(timespec="seconds")
     X, y, skipped = _training_rows(artifact, table)
     if len(X) == 0:
