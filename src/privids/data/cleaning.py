@@ -9,7 +9,7 @@ import pandas as pd
 
 from privids._rng import as_generator
 from privids.data.report import line_set
-from privids.data.row_blocks import map_blocks, take_rows
+from privids.data.row_blocks import map_blocks
 from privids.data.table import FlowTable
 
 __all__ = [
@@ -31,6 +31,10 @@ def label_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(classes, dtype=object)
 
 
+def _all_rows(rows: np.ndarray | None, n: int) -> bool:
+    return rows is None or (len(rows) == n and np.array_equal(rows, np.arange(n)))
+
+
 def _row_hash(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """A 64-bit hash per row; only proposes duplicates (the exact values decide)."""
     # Fixed odd weights: a linear hash mod 2**64, reproducible across runs and thread counts.
@@ -39,30 +43,49 @@ def _row_hash(X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     out = np.empty(n, dtype=np.uint64)
 
     def one(s: slice) -> None:
-        # +0.0 folds -0.0 into 0.0 so equal values hash equally.
-        block = take_rows(X, rows, s).astype(np.float32) + np.float32(0.0)
-        with np.errstate(over="ignore"):
-            out[s] = (block.view(np.uint32).astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+        block = X[s] if rows is None else np.take(X, rows[s], axis=0)
+        # +0.0 folds -0.0 into 0.0 so equal values hash equally (and gives a fresh array to view).
+        bits = (block.astype(np.float32, copy=False) + np.float32(0.0)).view(np.uint32)
+        # An integer matrix-vector product: the same sum mod 2**64 as multiplying and summing,
+        # without the (block, F) uint64 temporary.
+        out[s] = bits.astype(np.uint64) @ weights
 
-    map_blocks(one, n, block=8192)
+    map_blocks(one, n, block=2048)
     return out
 
 
 def _earliest_equal(h: np.ndarray) -> np.ndarray:
     """For each position, the earliest position holding the same value."""
-    order = np.argsort(h, kind="stable")
+    rep = np.empty(len(h), dtype=np.int64)
+    if not len(h):
+        return rep
+    # Any sort order will do (the SIMD quicksort is several times faster than a stable sort):
+    # the earliest position of each run of equal values is its minimum.
+    order = np.argsort(h)
     hs = h[order]
     new_run = np.ones(len(h), dtype=bool)
     new_run[1:] = hs[1:] != hs[:-1]
-    run = np.cumsum(new_run) - 1
-    rep = np.empty(len(h), dtype=np.int64)
-    rep[order] = order[new_run][run]
+    first = np.minimum.reduceat(order, np.flatnonzero(new_run))
+    rep[order] = first[np.cumsum(new_run) - 1]
     return rep
 
 
 def _same_rows(X: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     xa, xb = X[a], X[b]
     return ((xa == xb) | (np.isnan(xa) & np.isnan(xb))).all(axis=1)
+
+
+def _shared_hashes(h: np.ndarray) -> np.ndarray:
+    """Positions (ascending) whose hash occurs more than once: the only possible duplicates."""
+    if len(h) < 2:
+        return np.empty(0, dtype=np.int64)
+    order = np.argsort(h)
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    shared = np.zeros(len(h), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    return np.sort(order[shared])
 
 
 def duplicate_rows(
@@ -92,22 +115,24 @@ def duplicate_rows(
     """
     rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     c = np.asarray(codes, dtype=np.int64)[rows]
-    h_feat = _row_hash(X, rows)
+    h_feat = _row_hash(X, None if _all_rows(rows, X.shape[0]) else rows)
+    # Only rows whose feature hash is shared can be duplicates or conflicts (about 15% of the real
+    # data): the label-aware grouping and the exact comparison run on those alone.
+    cand = _shared_hashes(h_feat)
     with np.errstate(over="ignore"):
-        h_full = h_feat * _MIX + c.astype(np.uint64)
-    # Sorting (NumPy's radix sort for integers) instead of hashing: no hash tables of millions of
-    # entries, and the stable order makes each run's first element its earliest row.
-    rep = _earliest_equal(h_full)
-    candidate = np.flatnonzero(rep != np.arange(len(rep)))
-    exact = candidate[_same_rows(X, rows[candidate], rows[rep[candidate]]) & (c[candidate] == c[rep[candidate]])]
+        h_full = h_feat[cand] * _MIX + c[cand].astype(np.uint64)
+    rep = cand[_earliest_equal(h_full)]
+    dup = rep != cand
+    first, other = rep[dup], cand[dup]
+    exact = other[_same_rows(X, rows[other], rows[first]) & (c[other] == c[first])]
     keep = np.ones(len(rows), dtype=bool)
     keep[exact] = False
     removed = np.bincount(c[exact], minlength=len(classes))
 
     # Same features, different labels: a feature group whose smallest and largest label differ.
-    hk, ck = h_feat[keep], c[keep]
-    order = np.argsort(hk, kind="stable")
-    hs, cs = hk[order], ck[order]
+    left = cand[keep[cand]]
+    order = np.argsort(h_feat[left])
+    hs, cs = h_feat[left][order], c[left][order]
     starts = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1]]) if hs.size else np.empty(0, dtype=np.int64)
     if starts.size:
         mixed = np.minimum.reduceat(cs, starts) != np.maximum.reduceat(cs, starts)
@@ -151,9 +176,14 @@ def finite_rows(X: np.ndarray) -> np.ndarray:
 
 def constant_columns(X: np.ndarray, names: tuple[str, ...], rows: np.ndarray | None = None) -> list[str]:
     """Names of columns whose finite values (over ``rows``) are all equal, or that have none."""
+    rows = None if _all_rows(rows, X.shape[0]) else rows
 
     def extremes(s: slice) -> tuple[np.ndarray, np.ndarray]:
-        B = take_rows(X, rows, s)
+        B = X[s] if rows is None else np.take(X, rows[s], axis=0)
+        low, high = B.min(axis=0), B.max(axis=0)
+        # NaN and +-inf all reach a block's extremes; only such blocks need the masked pass.
+        if np.isfinite(low).all() and np.isfinite(high).all():
+            return low, high
         fin = np.isfinite(B)
         return np.where(fin, B, np.inf).min(axis=0), np.where(fin, B, -np.inf).max(axis=0)
 

@@ -47,8 +47,9 @@ class ParsedFile:
         Identifier columns as text, kept rows only.
     lines : ndarray of int64
         1-based line of each kept row in the file (the header is line 1).
-    status : ndarray of object
-        ``""`` or why the row cannot be scored (score mode only).
+    status : list of (str, ndarray of int)
+        Why some kept rows cannot be scored (score mode only), with their positions among the kept
+        rows; a row listed twice keeps the later reason. Every other row's status is ``""``.
     report : FileReport
     """
 
@@ -58,7 +59,7 @@ class ParsedFile:
     labels: LabelColumn | None
     identifiers: dict[str, pl.Series]
     lines: np.ndarray
-    status: np.ndarray
+    status: list[tuple[str, np.ndarray]]
     report: FileReport
 
     @property
@@ -349,11 +350,11 @@ def _parse(
         keep &= ~nonfinite_rows
 
     lines = lines[keep]
-    status = np.full(lines.size, "", dtype=object)
+    status: list[tuple[str, np.ndarray]] = []
     for c, mask in bad.items():
         m = mask[keep]
         name = canon_of.get(c, "Fwd Header Length")
-        status[m] = f"not a number in column {name!r}"
+        status.append((f"not a number in column {name!r}", np.flatnonzero(m)))
         rep.unparseable[name] = line_set(lines[m])
 
     every = bool(keep.all())

@@ -66,7 +66,8 @@ def _parse_source(path: Path, mode: str, nonfinite: str) -> Iterator[ParsedFile]
         yield parse_csv_file(path, path.name, mode=mode, nonfinite=nonfinite)
 
 
-def _labels(parsed: ParsedFile, rep: FileReport) -> np.ndarray | None:
+def _labels(parsed: ParsedFile, rep: FileReport) -> tuple[np.ndarray, list[str]] | None:
+    """Per-row codes into a list of canonical labels, and the file's label report entries."""
     if parsed.labels is None:
         return None
     col = parsed.labels
@@ -85,11 +86,11 @@ def _labels(parsed: ParsedFile, rep: FileReport) -> np.ndarray | None:
         if n:
             totals[k] = totals.get(k, 0) + int(n)
     rep.label_counts = dict(sorted(totals.items()))
-    return np.array([canon[i] for i in to_cat], dtype=object)[col.codes]
+    return to_cat[col.codes], canon
 
 
 def _meta(parsed: ParsedFile, source: str) -> dict[str, np.ndarray]:
-    n = parsed.n
+    """The file's identifier columns, timestamps and (when it has timestamps) capture days."""
     meta: dict[str, np.ndarray] = {}
     for key, series in parsed.identifiers.items():
         if key != "timestamp":
@@ -99,15 +100,10 @@ def _meta(parsed: ParsedFile, source: str) -> dict[str, np.ndarray]:
         parsed.report.timestamps_unparsed = int(np.isnat(ts).sum())
         day = weekday_names(ts)
         day[day == ""] = day_from_name(source)
+        meta["day"] = day
     else:
-        # No timestamps: every row's day is the one the file name gives.
-        ts = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-        day = np.full(n, sys.intern(day_from_name(source)), dtype=object)
+        ts = np.full(parsed.n, np.datetime64("NaT"), dtype="datetime64[s]")
     meta["timestamp"] = ts
-    meta["day"] = day
-    meta["source_file"] = np.full(n, sys.intern(source), dtype=object)
-    meta["source_line"] = parsed.lines
-    meta["row_status"] = parsed.status
     return meta
 
 
@@ -119,25 +115,53 @@ def _options_key(digests: list[str], mode: str, nonfinite: str) -> str:
     return h.hexdigest()
 
 
-def _join(blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]) -> tuple:
-    """Labels and metadata of all files, concatenated in file order."""
-    keys = sorted({k for b in blocks for k in b[2]})
-    any_labels = any(b[1] is not None for b in blocks)
-    meta: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    labels: list[np.ndarray] = []
-    for parsed, lab, m in blocks:
-        rows = parsed.n
-        if any_labels:
-            labels.append(lab if lab is not None else np.full(rows, "", dtype=object))
-        for k in keys:
-            if k in m:
-                meta[k].append(m[k])
-            elif k == "timestamp":
-                meta[k].append(np.full(rows, np.datetime64("NaT"), dtype="datetime64[s]"))
-            else:
-                meta[k].append(np.full(rows, "", dtype=object))
-    joined = {k: (np.concatenate(v) if v else np.empty(0, dtype=object)) for k, v in meta.items()}
-    return (np.concatenate(labels) if any_labels else None), joined
+_Block = tuple[ParsedFile, tuple[np.ndarray, list[str]] | None, dict[str, np.ndarray]]
+
+
+def _join(blocks: list[_Block]) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Labels and metadata of all files, in file order.
+
+    Each text column is written once into its final array (a file's constant name and day are
+    filled in, labels are taken from integer codes): object arrays cost a reference count per
+    row for every copy, so none is built per file and then concatenated.
+    """
+    sizes = [b[0].n for b in blocks]
+    starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    total = int(starts[-1])
+    fixed = {"day", "row_status", "source_file", "source_line", "timestamp"}
+    keys = sorted({k for b in blocks for k in b[2]} | fixed)
+    meta: dict[str, np.ndarray] = {}
+    for k in keys:
+        if k == "timestamp":
+            meta[k] = np.concatenate([b[2]["timestamp"] for b in blocks]) if blocks else np.empty(0, "datetime64[s]")
+        elif k == "source_line":
+            meta[k] = np.concatenate([b[0].lines for b in blocks]) if blocks else np.empty(0, np.int64)
+        else:
+            out = np.full(total, "", dtype=object)
+            for (parsed, _, m), a, b in zip(blocks, starts[:-1], starts[1:], strict=True):
+                if k == "source_file":
+                    out[a:b] = sys.intern(parsed.report.path)
+                elif k == "day":
+                    out[a:b] = m["day"] if "day" in m else sys.intern(day_from_name(parsed.report.path))
+                elif k == "row_status":
+                    for why, at in parsed.status:
+                        out[a + at] = why
+                elif k in m:
+                    out[a:b] = m[k]
+            meta[k] = out
+    if not any(b[1] is not None for b in blocks):
+        return None, meta
+    index: dict[str, int] = {}
+    codes = []
+    for (parsed, lab, _), n in zip(blocks, sizes, strict=True):
+        if lab is None:
+            codes.append(np.full(n, index.setdefault("", len(index)), dtype=np.int64))
+        else:
+            remap = np.array([index.setdefault(c, len(index)) for c in lab[1]], dtype=np.int64)
+            codes.append(remap[lab[0]])
+    values = np.empty(len(index), dtype=object)
+    values[:] = list(index)
+    return values[np.concatenate(codes)], meta
 
 
 def _copy_features(matrix: RowBuffer, frame: pl.DataFrame, columns: list[str], keep: np.ndarray | None) -> None:
@@ -225,13 +249,13 @@ def load_flows(
         hashing = ThreadPoolExecutor(max_workers=1)
         digest_job = hashing.submit(lambda: [_cache.content_digest(f, None) for f in files])
 
-    def one_file(f: Path) -> list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]:
+    def one_file(f: Path) -> list[_Block]:
         return [(p, _labels(p, p.report), _meta(p, p.report.path)) for p in _parse_source(f, mode, nonfinite)]
 
-    blocks: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]] = []
+    blocks: list[_Block] = []
     matrix: RowBuffer | None = None
 
-    def take(done: list[tuple[ParsedFile, np.ndarray | None, dict[str, np.ndarray]]]) -> None:
+    def take(done: list[_Block]) -> None:
         nonlocal matrix
         for parsed, lab, m in done:
             if matrix is None:

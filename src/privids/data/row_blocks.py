@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["BLOCK_ROWS", "block_slices", "map_blocks", "take_rows", "workers"]
+__all__ = ["BLOCK_ROWS", "block_slices", "map_blocks", "workers"]
 
 BLOCK_ROWS = 32_768
 T = TypeVar("T")
@@ -48,16 +48,3 @@ def map_blocks(fn: Callable[[slice], T], n: int, *, block: int | None = None) ->
         return [fn(s) for s in slices]
     with ThreadPoolExecutor(max_workers=k) as pool:
         return list(pool.map(fn, slices))
-
-
-def take_rows(X: np.ndarray, rows: np.ndarray | None, s: slice, cols: list[int] | None = None) -> np.ndarray:
-    """Rows ``rows[s]`` (or ``X[s]``) of ``X``, restricted to ``cols``, as a fresh array.
-
-    The result never shares memory with ``X``, so callers may work on it in place.
-    """
-    fancy = rows is not None
-    block = X[s] if rows is None else X[rows[s]]
-    if cols is not None and list(cols) != list(range(X.shape[1])):
-        block = block[:, cols]
-        fancy = True
-    return block if fancy else np.array(block, copy=True)

@@ -142,12 +142,15 @@ def prepare_data(source: str | Path | FlowTable, cfg: DataConfig | None = None, 
             rows = rows[finite]
     lab = _Labels.of(table.labels, rows)
     rows_loaded = int(rows.size)
+    cleaned = rows
     if cfg.dedup:
         rows, sections["duplicates"] = duplicate_rows(table.X, lab.codes, lab.classes, rows)
     if rows.size < 3:
         raise DataError(f"only {rows.size} flow(s) left after cleaning; got too few to split into train/val/test; "
                         "fix: supply more flows.")  # fmt: skip
-    names, sections["features"] = choose_features(table, cfg, rows)
+    # Dropping exact copies never changes which values a column takes, so constancy is judged on
+    # the rows before de-duplication: the same answer, read in place without gathering rows.
+    names, sections["features"] = choose_features(table, cfg, cleaned)
 
     if cfg.split == "time":
         tr, va, te, split_info = time_split({k: v[rows] for k, v in table.meta.items()}, cfg.fractions)
