@@ -106,3 +106,51 @@ def test_update_on_the_training_data_is_refused(model_dir: Path, tmp_path: Path)
                                     "--budget", "4", "--out", str(tmp_path / "v2")])
     assert r.exit_code == 2 and "training-data fingerprint" in r.output and "new flows" in r.output
     assert not (tmp_path / "v2").exists()
+
+
+@pytest.fixture(scope="module")
+def updated_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli-upd-eval") / "v2"
+    r = runner.invoke(build_app(), ["update", "--model", str(model_dir), "--data", str(shared_path(*DDOS)),
+                                    "--epsilon", "0.5", "--budget", "4", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_evaluate_and_score_print_the_composed_total(updated_dir: Path, tmp_path: Path) -> None:
+    led = load_artifact(updated_dir).metadata["ledger"]
+    metrics = tmp_path / "m.json"
+    r = runner.invoke(build_app(), ["evaluate", "--model", str(updated_dir), "--data", str(shared_path(*DDOS)),
+                                    "--out", str(metrics)])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    assert "composed total" in flat and "2 release(s)" in flat and "rule sequential" in flat and "last release" in flat
+    total = json.loads(metrics.read_text())["privacy_total"]
+    assert total["epsilon"] == pytest.approx(led["total"]["epsilon"]) and total["releases"] == 2
+    s = runner.invoke(build_app(), ["score", str(shared_path(*DDOS)), "--model", str(updated_dir)])
+    assert s.exit_code == 0, s.output
+    assert "composed total" in " ".join(s.output.split()) and "last release" in s.output
+
+
+def test_evaluate_never_calls_rows_held_out_after_an_update(tmp_path: Path) -> None:
+    from privids.artifacts import evaluate_artifact, train_to_artifact
+    from privids.config import DataConfig, PrivacyConfig, TrainConfig
+
+    train = shared_path("data", "cicids2017", "machinelearningcve", "friday_portscan_sample_pecord.csv")
+    # A base model with a stored data config, so `evaluate` can rebuild its test split.
+    base = train_to_artifact(train, tmp_path / "base", train_cfg=TrainConfig(hidden=(16,)), data_cfg=DataConfig(),
+                             privacy_cfg=PrivacyConfig(target_epsilon=2.0, batch_size=128, epochs=1, lr=0.1),
+                             rng=0).artifact_dir
+    r = runner.invoke(build_app(), ["update", "--model", str(base), "--data", str(shared_path(*DDOS)),
+                                    "--epsilon", "0.5", "--budget", "4", "--out", str(tmp_path / "v2")])
+    assert r.exit_code == 0, r.output
+    assert "NOT held out" in evaluate_artifact(tmp_path / "v2", train)["mode"]
+    assert "NOT held out" not in evaluate_artifact(base, train)["mode"]
+    other = evaluate_artifact(base, shared_path(*DDOS))["mode"]
+    assert "overlap with the training flows is not checked" in other and "not seen" not in other
+
+
+def test_dp_metadata_records_the_settings_that_ran(model_dir: Path) -> None:
+    training = load_artifact(model_dir).metadata["training"]
+    assert training["privacy_config"]["lr"] == 0.1 and training["privacy_config"]["epochs"] == 2
+    assert training["privacy_config"]["batch_size"] == 128 and training["settings"].startswith("privacy_config")

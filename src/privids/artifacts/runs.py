@@ -24,12 +24,14 @@ from privids.exceptions import ArtifactError
 from privids.features.extra_inputs import ExtraInputs, apply_extra_inputs, fit_extra_inputs
 from privids.features.pipeline import prepare_data
 from privids.features.temporal import TemporalFeatures
+from privids.privacy.ledger import PrivacyLedger
 
 __all__ = [
     "METRICS_FILE",
     "TrainingRun",
     "detector_metadata",
     "evaluate_artifact",
+    "privacy_total",
     "save_detector",
     "train_to_artifact",
     "write_metrics",
@@ -73,6 +75,11 @@ def detector_metadata(
         "threshold_method": detector.threshold_method,
         "training": {
             "config": config_to_dict(train_cfg),
+            # A DP-SGD run optimises with the PrivacyConfig (its own optimiser, lr, schedule, epochs,
+            # expected batch); TrainConfig then only fixes the architecture and the head.
+            "privacy_config": detector.privacy_config,
+            "settings": ("privacy_config (DP-SGD optimisation); config: architecture and head only"
+                         if detector.privacy_config is not None else "config"),
             "losses": list(detector.train_losses),
             "seconds": round(detector.train_seconds, 3),
         },
@@ -232,6 +239,27 @@ def train_to_artifact(
                        extra_inputs=extras)
 
 
+def privacy_total(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Composed privacy of the model line from the stored ledger, or None without a ledger.
+
+    ``metadata["privacy"]`` is the last release only; an updated model's guarantee is the
+    ledger's total (see :mod:`privids.privacy.ledger`).
+
+    Returns
+    -------
+    dict or None
+        ``epsilon``, ``delta``, ``rule``, ``releases`` (count), ``disjoint`` and ``levels``.
+    """
+    raw = metadata.get("ledger")
+    if not isinstance(raw, Mapping) or not raw:
+        return None
+    led = PrivacyLedger.from_dict(raw)
+    tot = led.totals()
+    return {"epsilon": tot.epsilon, "delta": tot.delta, "rule": tot.rule, "releases": len(led.releases),
+            "disjoint": led.disjoint, "levels": sorted({r.level for r in led.releases}),
+            "budget": {"epsilon": led.budget_epsilon, "delta": led.budget_delta}}
+
+
 def _rows(data: PreparedData) -> dict[str, int]:
     return {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
 
@@ -268,7 +296,10 @@ def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: s
     the same split and only its *test* part is scored (the stored transform must match the
     rebuilt one). Any other data is scored in full with the stored transform (never refitted);
     non-finite cells are kept and handled by the transform, as in scoring. Overlap between
-    other files and the training files cannot be checked from the artifact.
+    other files and the training files cannot be checked from the artifact, and the mode says
+    so. For an updated model (one with a ``parent``) no rows are called held out: its fine-tune
+    data may overlap any file. ``privacy_total`` is the ledger's composed total (None without
+    a ledger); ``privacy`` is the last release only.
 
     Raises
     ------
@@ -280,6 +311,7 @@ def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: s
     cache = cache_dir if cache_dir is not None else (data_cfg.cache_dir or default_cache_dir())
     table = load_flows(source, mode="train", nonfinite="impute", cache_dir=cache)
     trained_on = (artifact.metadata.get("data") or {}).get("fingerprint")
+    updated = bool(artifact.metadata.get("parent"))
     extras = artifact.extra_inputs
     if table.fingerprint and table.fingerprint == trained_on:
         data = prepare_data(table if extras.temporal is not None else source, data_cfg)
@@ -290,11 +322,18 @@ def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: s
             )
         split = apply_extra_inputs(data, table, extras).test
         mode = "test split of the training data (same fingerprint, same split)"
+        if updated:
+            # The fine-tune data of `privids update` are other files whose overlap with this split
+            # is unknown, so these rows can no longer be called held out.
+            mode = ("test split of the original training data, NOT held out: the model was fine-tuned afterwards "
+                    "(privids update) on other flows whose overlap with these rows is not checked")
     else:
         labels = np.asarray(table.labels).astype(str)
         X = artifact.model_inputs(table)
         split = SplitView(X=X, y=binary_target(labels), labels=labels, families=families_of(labels))
-        mode = "all rows (data not seen in training)"
+        # A new fingerprint only proves the file differs (one file of the training folder has its own).
+        mode = ("all rows (different content fingerprint from the training data; overlap with the training "
+                + ("and update " if updated else "") + "flows is not checked)")
     return {
         "model": str(artifact.path),
         "data": str(source),
@@ -305,5 +344,6 @@ def evaluate_artifact(model_dir: str | Path, source: str | Path, *, cache_dir: s
         "task": artifact.task,
         "threshold": artifact.threshold,
         "privacy": artifact.privacy,
+        "privacy_total": privacy_total(artifact.metadata),
         **evaluate_detector(artifact, split),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,13 +17,32 @@ _out = Console()
 _PREVIEW = 10
 
 
-def _render(result: object, *, model: Path, written: str | None, as_json: bool) -> None:
+def _privacy_lines(metadata: dict[str, Any]) -> list[str]:
+    from privids.artifacts.runs import privacy_total
+    from privids.cli.train import _fmt, privacy_total_line
+
+    total, last = privacy_total(metadata), metadata.get("privacy")
+    lines = [privacy_total_line(total)] if total else []
+    if last:
+        shown = ", ".join(f"{k}={_fmt(last[k])}" for k in ("epsilon", "delta", "accountant") if k in last)
+        lines.append(f"{'last release' if total else 'privacy spent'}: {shown}")
+    elif not total:
+        lines.append("privacy: non-private training (no DP guarantee)")
+    return lines
+
+
+def _render(result: object, *, model: Path, written: str | None, as_json: bool,
+            metadata: dict[str, Any] | None = None) -> None:
+    from privids.artifacts.runs import privacy_total
     from privids.serve.scoring import ScoreResult
 
     assert isinstance(result, ScoreResult)
     counts = result.counts()
+    meta = metadata or {}
     if as_json:
-        typer.echo(json.dumps({"model": str(model), "rows": len(result), "counts": counts, "out": written}))
+        typer.echo(json.dumps({"model": str(model), "rows": len(result), "counts": counts, "out": written,
+                               "privacy": meta.get("privacy"), "privacy_total": privacy_total(meta)},
+                              default=str))
         return
     table = Table(title=f"{len(result)} flows scored")
     for col in ("verdict", "flows"):
@@ -41,6 +60,8 @@ def _render(result: object, *, model: Path, written: str | None, as_json: bool) 
         for r in attacks:
             preview.add_row(*("" if r[k] is None else (f"{r[k]:.4f}" if k == "probability" else str(r[k])) for k in keys))
         _out.print(preview)
+    for line in _privacy_lines(meta):
+        _out.print(line)
     if written:
         _out.print(f"alerts written to {written}")
 
@@ -76,4 +97,4 @@ def register(app: typer.Typer) -> None:
             write_alerts(result, sys.stdout.buffer, fmt=fmt)
             return
         written = write_alerts(result, out, fmt=fmt) if out else None
-        _render(result, model=model, written=written, as_json=as_json)
+        _render(result, model=model, written=written, as_json=as_json, metadata=artifact.metadata)

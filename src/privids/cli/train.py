@@ -69,12 +69,23 @@ def _render(metrics: dict[str, Any], reports: dict[str, dict[str, Any]], *, titl
     split, last = list(reports.items())[-1]
     _out.print(_label_table(last, split=split))
     privacy = metrics.get("privacy")
+    total = metrics.get("privacy_total")
+    if total:
+        # An updated model's guarantee is the ledger's composed total, not its last release.
+        _out.print(privacy_total_line(total))
     if privacy:
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in privacy.items() if not isinstance(v, dict | list))
-        _out.print(f"privacy spent: {shown}")
-    else:
+        _out.print(f"{'last release' if total else 'privacy spent'}: {shown}")
+    elif not total:
         _out.print("privacy: non-private training (no DP guarantee)")
     _out.print(f"threshold {metrics['threshold']:.6g} (chosen on validation); metrics written to {written}")
+
+
+def privacy_total_line(total: dict[str, Any]) -> str:
+    """One line for the model line's composed privacy (``privids.artifacts.runs.privacy_total``)."""
+    return (f"privacy of the model (composed total): epsilon={_fmt(float(total['epsilon']))}, "
+            f"delta={_fmt(float(total['delta']))}, rule {total['rule']}, {total['releases']} release(s), "
+            f"level {'/'.join(total.get('levels') or ['record'])}")
 
 
 def _parse_hidden(text: str | None) -> tuple[int, ...] | None:

@@ -10,7 +10,7 @@ import numpy as np
 from torch import nn
 
 from privids._rng import RandomLike, as_generator
-from privids.config import PrivacyConfig, TrainConfig
+from privids.config import PrivacyConfig, TrainConfig, config_to_dict
 from privids.data.dataset import PreparedData, SplitView
 from privids.evaluation.metrics import BENIGN, attack_scores, binary_report, multiclass_report
 from privids.evaluation.thresholds import choose_threshold
@@ -70,6 +70,9 @@ class FittedDetector:
     train_seconds : float
     privacy : dict or None
         ``PrivacySpent.to_dict()`` for a DP-SGD model; None for non-private training.
+    privacy_config : dict or None
+        The :class:`PrivacyConfig` a DP-SGD run actually trained with (optimiser, learning rate,
+        schedule, epochs, expected batch size); None for non-private training.
     """
 
     model: Any
@@ -82,6 +85,7 @@ class FittedDetector:
     train_losses: tuple[float, ...] = ()
     train_seconds: float = 0.0
     privacy: dict[str, Any] | None = None
+    privacy_config: dict[str, Any] | None = None
 
     def predict_scores(self, X: np.ndarray) -> np.ndarray:
         """Raw model output for transformed rows ``X``."""
@@ -176,6 +180,8 @@ def train_detector(
         train_losses=losses,
         train_seconds=seconds,
         privacy=spent,
+        # DP-SGD ignores TrainConfig's optimiser settings: record the ones that ran.
+        privacy_config=config_to_dict(privacy) if privacy is not None else None,
     )
 
 

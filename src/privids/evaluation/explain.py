@@ -279,7 +279,7 @@ def _not_in_model(model: ExplainableModel, cfg: DataConfig) -> list[str]:
 
 
 def _whole_file(model: ExplainableModel, table: FlowTable, cfg: DataConfig) -> PreparedData:
-    # Flows the model never saw: every labelled row is evaluation data, transformed with the
+    # Not the training data as a whole (overlap is not checked): every labelled row is evaluation data, transformed with the
     # model's own stored transform (never refitted; it caps Infinity and fills NaN itself).
     if table.labels is None:
         raise DataError("explain needs labelled flows; got no label column; pass a labelled file.")
@@ -314,8 +314,9 @@ def explain_artifact(
 
     When ``data_path`` holds the data the model was trained on (rebuilding the split with the
     stored data settings reproduces the stored feature list and transform exactly), the *test*
-    split is explained. Otherwise every labelled flow in ``data_path`` is unseen by the
-    model and is used, scaled with the model's stored transform.
+    split is explained. Otherwise every labelled flow in ``data_path`` is used, scaled with the
+    model's stored transform; overlap with the training flows (e.g. one file of the training
+    folder) is not checked.
 
     Parameters
     ----------
@@ -359,8 +360,10 @@ def explain_artifact(
     note = "explained on the model's own test split (rebuilt from the stored data settings)"
     if not same:
         data = _whole_file(model, table, cfg)
-        note = ("explained on every labelled flow in the file (not the model's training data); the SHAP background "
-                "and any reference tree come from these same flows")
+        # A different result only proves the file differs: one file of the training folder also lands here.
+        note = ("explained on every labelled flow in the file (different content from the training data; overlap "
+                "with the training flows is not checked); the SHAP background and any reference tree come from "
+                "these same flows")
     booster = getattr(model.model, "booster_", None) if model.kind == "gbt" else None
     report = explain_detector(
         model.attack_scores, data, booster=booster, tree_shap=model.task == "binary", threshold=model.threshold,
