@@ -258,6 +258,9 @@ def test_explain_artifact_test_split_and_unseen_file(tmp_path) -> None:
     assert own.importances[0].details["rows"] == len(data.test)
     other = explain_artifact(art, root / "friday_ddos_sample_pecord.csv", top=3, n_repeats=1, shap_rows=10, rng=0)
     assert "every labelled flow" in other.notes[0]
+    # A new fingerprint does not prove the flows are new: the note must not claim "unseen".
+    assert "overlap with the training flows is not checked" in other.notes[0]
+    assert "not the model's training data" not in other.notes[0]
     assert other.importances[0].details["rows"] == 1300  # every row of the unseen file, none dropped
     assert other.importances[0].feature_names == art.feature_names
 
