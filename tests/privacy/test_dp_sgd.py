@@ -284,3 +284,19 @@ def test_non_finite_epsilon_is_refused_before_training(monkeypatch) -> None:
     monkeypatch.setattr(dp_sgd, "fit_linear", lambda *a, **k: pytest.fail("trained despite an infinite epsilon"))
     with pytest.raises(PrivacyError, match="no finite epsilon for noise multiplier 0.01.*--noise-multiplier"):
         dp_fit(build_mlp(4), X, y, privacy=PrivacyConfig(noise_multiplier=0.01, batch_size=8), rng=0)
+
+
+def test_vanishing_noise_under_prv_is_refused_on_the_fast_rdp_bound_before_training():
+    """Regression: sigma 0.01 with PRV spent minutes in accounting; the RDP bound refuses it at once."""
+    import numpy as np
+
+    from privids.config import PrivacyConfig
+    from privids.exceptions import PrivacyError
+    from privids.models.mlp import build_mlp
+    from privids.privacy import dp_fit
+
+    X = np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    cfg = PrivacyConfig(noise_multiplier=0.01, batch_size=50, accountant="prv", epochs=1)
+    with pytest.raises(PrivacyError, match=r"RDP bound.*no meaningful privacy"):
+        dp_fit(build_mlp(4, hidden=(8,)), X, y, privacy=cfg, rng=0)

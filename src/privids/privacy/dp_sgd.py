@@ -87,6 +87,10 @@ def _require_secure_rng() -> None:
         ) from e
 
 
+# Above this RDP epsilon a run is refused under PRV before accounting (see dp_fit).
+_PRV_MAX_RDP_EPSILON = 1000.0
+
+
 def _require_finite(epsilon: float, *, sigma: float, delta: float) -> None:
     if not math.isfinite(epsilon):
         raise PrivacyError(
@@ -173,9 +177,20 @@ def dp_fit(
     if privacy.target_epsilon is None:
         # A fixed sigma fixes epsilon before any step: refuse a run the accountant cannot bound
         # (e.g. sigma 0.01 gives epsilon = inf) instead of training it and failing at save time.
-        _require_finite(epsilon_for(sample_rate=sample_rate, noise_multiplier=float(privacy.noise_multiplier),  # type: ignore[arg-type]
-                                    steps=len(loader) * privacy.epochs, delta=delta, accountant=privacy.accountant),
-                        sigma=float(privacy.noise_multiplier), delta=delta)  # type: ignore[arg-type]
+        # The RDP bound is fast for any sigma and never below the PRV estimate; PRV itself can
+        # take minutes on vanishing noise, so a hopeless sigma is refused on the RDP bound first.
+        sigma0 = float(privacy.noise_multiplier)  # type: ignore[arg-type]
+        steps0 = len(loader) * privacy.epochs
+        rdp_eps = epsilon_for(sample_rate=sample_rate, noise_multiplier=sigma0, steps=steps0, delta=delta, accountant="rdp")
+        _require_finite(rdp_eps, sigma=sigma0, delta=delta)
+        if privacy.accountant == "prv" and rdp_eps > _PRV_MAX_RDP_EPSILON:
+            raise PrivacyError(
+                f"noise multiplier {sigma0:g} gives epsilon {rdp_eps:.3g} (RDP bound) at delta={delta:g}, which is no "
+                f"meaningful privacy, and PRV accounting of so little noise takes minutes; got accountant='prv'. Use a "
+                "larger --noise-multiplier, --target-epsilon, or --accountant rdp.")
+        if privacy.accountant != "rdp":
+            _require_finite(epsilon_for(sample_rate=sample_rate, noise_multiplier=sigma0, steps=steps0, delta=delta,
+                                        accountant=privacy.accountant), sigma=sigma0, delta=delta)
     if privacy.grad_sample_mode == "linear":
         steps_planned = len(loader) * privacy.epochs
         if privacy.target_epsilon is not None:
