@@ -121,7 +121,10 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
             out[f"{kind} test F1"] = r["metrics"]["f1"]
             out[f"{kind} test ROC-AUC"] = r["metrics"]["roc_auc"]
     for p in (results.get("privacy") or {}).get("points", []):
-        out[f"DP-SGD eps={p['target_epsilon']:g} test F1"] = p["f1"]
+        # Epsilon alone is no privacy statement: the summary names the delta it holds at.
+        delta = p.get("delta")
+        at = f", delta={delta:.2g}" if isinstance(delta, float) else ""
+        out[f"DP-SGD eps={p['target_epsilon']:g}{at} test F1"] = p["f1"]
     for name, r in (results.get("federated") or {}).items():
         if isinstance(r, dict) and "final" in r:
             out[f"{name} final F1"] = r["final"].get("f1")
