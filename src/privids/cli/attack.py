@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -139,6 +140,19 @@ def _render_membership(table: Any) -> None:
                    "sampling error (95% Clopper-Pearson).")
 
 
+def _emit(payload: dict, *, out: Path | None, as_json: bool, render: Callable[[], None], what: str | None = None) -> None:
+    """Write ``payload`` to ``out`` (if given), then print it as JSON or render the tables."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps(payload))
+        return
+    render()
+    if out is not None and what is not None:
+        _out.print(f"{what} written to {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``privids attack poison`` and ``privids attack membership`` to ``app``."""
     group = typer.Typer(help="Adversarial evaluation: poisoning/backdoors vs robust aggregation, membership inference.",
@@ -152,10 +166,10 @@ def register(app: typer.Typer) -> None:
         attacks: Annotated[str | None, typer.Option("--attacks", help="Comma-separated: label_flip, sign_flip, scale, backdoor (default: [attack] attacks).")] = None,
         defences: Annotated[str | None, typer.Option("--defences", help="Comma-separated: fedavg, krum, multikrum, median, trimmed, bulyan, normbound, dpfedavg, dp-<aggregator> (default: [attack] defences).")] = None,
         settings: Annotated[str | None, typer.Option("--settings", help="ATTACKERS/CLIENTS list, e.g. 1/5,2/10 (default: [attack] malicious).")] = None,
-        rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds per run.")] = 5,
-        local_epochs: Annotated[int, typer.Option("--local-epochs", help="Honest clients' local epochs per round.")] = 1,
-        lr: Annotated[float, typer.Option("--lr", help="Local Adam learning rate.")] = 0.01,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Local batch size.")] = 64,
+        rounds: Annotated[int | None, typer.Option("--rounds", help="Federated rounds per run (default: [attack] rounds, 5).")] = None,
+        local_epochs: Annotated[int | None, typer.Option("--local-epochs", help="Honest clients' local epochs per round (default: [attack] local_epochs, 1).")] = None,
+        lr: Annotated[float | None, typer.Option("--lr", help="Local Adam learning rate (default: [attack] local_lr, 0.01).")] = None,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", help="Local batch size (default: [attack] local_batch_size, 64).")] = None,
         scale_factor: Annotated[float | None, typer.Option("--scale-factor", help="Boost of the sign_flip and scale attacks (default: [attack] scale_factor, 10).")] = None,
         dp_noise: Annotated[float, typer.Option("--dp-noise", help="Noise multiplier z of DP-FedAvg / dp-<aggregator>.")] = 1.0,
         dp_clip: Annotated[float, typer.Option("--dp-clip", help="Clipping norm C of each update under DP.")] = 1.0,
@@ -176,7 +190,14 @@ def register(app: typer.Typer) -> None:
         torch.set_num_threads(1)
         _quiet_flower()
         cfg, prepared = _prepare(data, config, seed)
-        fed = FederatedConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size)
+        # One source of defaults: the [attack] section, which `privids run` uses for its matrix too.
+        att = cfg.attack
+        fed = FederatedConfig(
+            local_epochs=att.local_epochs if local_epochs is None else local_epochs,
+            lr=att.local_lr if lr is None else lr,
+            batch_size=att.local_batch_size if batch_size is None else batch_size,
+        )
+        rounds = att.rounds if rounds is None else rounds
         trig = trigger_from_raw(prepared, parse_trigger(trigger)) if trigger else None
         mat = run_poisoning_matrix(
             prepared, attacks=_csv(attacks, "--attacks") if attacks else cfg.attack.attacks,
@@ -185,16 +206,8 @@ def register(app: typer.Typer) -> None:
             scale_factor=cfg.attack.scale_factor if scale_factor is None else scale_factor, clipping_norm=dp_clip, noise_multiplier=dp_noise,
             dp_policy=dp_policy, trigger=trig, partition=partition, rng=seed, progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
         )
-        payload = mat.to_dict() | {"synthetic": bool(prepared.synthetic)}
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-        if as_json:
-            typer.echo(json.dumps(payload))
-        else:
-            _render_matrix(mat)
-            if out is not None:
-                _out.print(f"matrix written to {out}")
+        _emit(mat.to_dict() | {"synthetic": bool(prepared.synthetic)}, out=out, as_json=as_json,
+              render=lambda: _render_matrix(mat), what="matrix")
 
     @group.command("membership")
     @friendly_errors
@@ -226,11 +239,5 @@ def register(app: typer.Typer) -> None:
             attacks=_csv(attacks, "--attacks"), models=_csv(models, "--models"), n_shadows=shadows, rng=seed,
             progress=None if as_json else (lambda s: _err.print(f"[dim]{s}[/]", highlight=False)),
         )
-        payload = table.to_dict() | {"synthetic": bool(prepared.synthetic)}
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-        if as_json:
-            typer.echo(json.dumps(payload))
-        else:
-            _render_membership(table)
+        _emit(table.to_dict() | {"synthetic": bool(prepared.synthetic)}, out=out, as_json=as_json,
+              render=lambda: _render_membership(table))
