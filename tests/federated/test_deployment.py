@@ -28,6 +28,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _two_organisations(tmp_path: Path) -> list[Path]:
+    """Two organisations' files, as `privids federate --export` writes them (last: server eval data)."""
+    return export_partitions(make_synthetic(n=400), FederatedConfig(clients=2, seed=0), tmp_path / "orgs")
+
+
+def _flwr_home(tmp_path: Path, name: str, connection: str) -> dict[str, str]:
+    """A private FLWR_HOME whose default SuperLink connection is ``name``; returns the process env."""
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[superlink]\ndefault = "{name}"\n\n[superlink.{name}]\n{connection}')
+    return _env(home)
+
+
 def _env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
@@ -64,15 +77,9 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 def test_superlink_and_two_supernodes_run_one_round_of_the_privids_apps(tmp_path):
     # Arrange: two organisations' files, as `privids federate --export` writes them
-    data = make_synthetic(n=400)
-    files = export_partitions(data, FederatedConfig(clients=2, seed=0), tmp_path / "orgs")
-    home = tmp_path / "flwr-home"
-    home.mkdir()
+    files = _two_organisations(tmp_path)
     link = _free_port()
-    (home / "config.toml").write_text(
-        f'[superlink]\ndefault = "local-deploy"\n\n[superlink.local-deploy]\naddress = "127.0.0.1:{link}"\ninsecure = true\n'
-    )
-    env = _env(home)
+    env = _flwr_home(tmp_path, "local-deploy", f'address = "127.0.0.1:{link}"\ninsecure = true\n')
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("superlink", "node0", "node1")}  # noqa: SIM115
     procs: list[subprocess.Popen] = []
     try:
@@ -156,17 +163,11 @@ def _write_node_keys(folder: Path, name: str) -> tuple[Path, Path]:
 
 def test_tls_and_node_authentication_with_self_signed_certificates(tmp_path):
     # Arrange: a CA, a SuperLink certificate for 127.0.0.1, one EC key pair per SuperNode
-    data = make_synthetic(n=400)
-    files = export_partitions(data, FederatedConfig(clients=2, seed=0), tmp_path / "orgs")
+    files = _two_organisations(tmp_path)
     ca, cert, key = _write_tls(tmp_path / "certs")
     node_keys = [_write_node_keys(tmp_path / "certs", f"org{i}") for i in range(2)]
-    home = tmp_path / "flwr-home"
-    home.mkdir()
     link = _free_port()
-    (home / "config.toml").write_text(
-        f'[superlink]\ndefault = "tls"\n\n[superlink.tls]\naddress = "127.0.0.1:{link}"\nroot-certificates = "{ca}"\n'
-    )
-    env = _env(home)
+    env = _flwr_home(tmp_path, "tls", f'address = "127.0.0.1:{link}"\nroot-certificates = "{ca}"\n')
     logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("superlink", "node0", "node1")}  # noqa: SIM115
     procs: list[subprocess.Popen] = []
     try:
